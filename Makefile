@@ -1,0 +1,60 @@
+# Accord — `make demo` runs the main job, `make test` runs the whole suite; both from a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+# The test suite runs its own broker on other ports and in its own data directory, so a demo
+# broker on 9092 is left alone.
+TEST_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 ACCORD_DATA_DIR=$(CURDIR)/.accord/test
+
+.PHONY: all demo test unit lint venv jars broker-start broker-stop topics catalogue clean distclean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+jars: $(STAMP)
+	@$(BIN)/accord broker fetch
+
+demo: jars
+	$(BIN)/accord demo
+
+test: jars
+	@rm -rf .accord/test
+	@$(TEST_ENV) $(BIN)/accord broker start
+	@$(BIN)/ruff check events services projections tests; rc=$$?; \
+	  if [ $$rc -eq 0 ]; then $(TEST_ENV) $(BIN)/pytest; rc=$$?; fi; \
+	  $(TEST_ENV) $(BIN)/accord broker stop; exit $$rc
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check events services projections tests
+	$(BIN)/mypy events services projections
+
+broker-start: jars
+	$(BIN)/accord broker start
+
+broker-stop: $(STAMP)
+	$(BIN)/accord broker stop
+
+topics: $(STAMP)
+	$(BIN)/accord topics create
+
+catalogue: $(STAMP)
+	$(BIN)/accord catalogue write
+
+clean:
+	-@test -x $(BIN)/accord && $(BIN)/accord broker stop
+	rm -rf .accord .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV) deploy/.cache deploy/kafka/target *.egg-info

@@ -1,0 +1,173 @@
+"""The one codec: Kafka value bytes and headers to a model and back, for events (Envelope),
+commands (CommandEnvelope) and channel submissions, upcasting old schema versions on read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from events.base import Message
+from events.commands import CommandEnvelope
+from events.envelope import Envelope
+from events.submission import ComplaintSubmission
+
+M = TypeVar("M", bound=Message)
+Headers = list[tuple[str, bytes]]
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+CONTENT_TYPE = b"application/json"
+
+
+class DecodeError(ValueError):
+    """Bytes that are not a valid message. `reason` names the problem and the field; it never
+    repeats the offending value, which may be personal data."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+
+
+class Upcasters:
+    """Functions that turn version N of a message type into version N+1, applied on read
+    until the current version is reached. Released versions on the topics are never rewritten."""
+
+    def __init__(self) -> None:
+        self._steps: dict[tuple[str, int], Upcaster] = {}
+
+    def register(self, type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        def add(fn: Upcaster) -> Upcaster:
+            key = (type_name, from_version)
+            if key in self._steps:
+                raise ValueError(f"an upcaster for {type_name} v{from_version} already exists")
+            self._steps[key] = fn
+            return fn
+
+        return add
+
+    def upcast(self, type_name: str, data: dict[str, Any]) -> dict[str, Any]:
+        while True:
+            version = data.get("schema_version", 1)
+            step = self._steps.get((type_name, version)) if isinstance(version, int) else None
+            if step is None:
+                return data
+            data = step(dict(data))
+            if data.get("schema_version") != version + 1:
+                raise RuntimeError(f"upcaster for {type_name} v{version} did not set v{version + 1}")
+
+    def __bool__(self) -> bool:
+        return bool(self._steps)
+
+
+UPCASTERS = Upcasters()
+
+
+def encode(message: Message) -> bytes:
+    """The canonical bytes of a message: compact JSON, fields in declaration order."""
+    return message.model_dump_json().encode()
+
+
+def content_hash(data: bytes) -> str:
+    """SHA-256 of a message's bytes as they sit on the topic; the unit of hash links."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def headers_for(message: Message) -> Headers:
+    """Headers that let tools route and filter without parsing; never personal data."""
+    inner = _inner(message)
+    return [
+        ("content-type", CONTENT_TYPE),
+        ("type", _type_name(inner).encode()),
+        ("schema-version", str(getattr(inner, "schema_version", 1)).encode()),
+    ]
+
+
+def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name and value is not None:
+            return value.decode("utf-8", "replace")
+    return None
+
+
+def decode(
+    model: type[M], data: bytes | None, upcasters: Upcasters = UPCASTERS
+) -> M:
+    """Parse and validate `data` as `model`, upcasting older versions. Raises DecodeError."""
+    if not data:
+        raise DecodeError("empty message: no bytes to decode")
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as first:
+        if not upcasters:
+            raise _decode_error(model, first) from None
+        try:
+            raw = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise _decode_error(model, first) from None
+        upcast = _upcast(model, raw, upcasters)
+        if upcast is raw:
+            raise _decode_error(model, first) from None
+        try:
+            return model.model_validate_json(json.dumps(upcast))
+        except ValidationError as exc:
+            raise _decode_error(model, exc) from None
+
+
+def _upcast(model: type[Message], raw: Any, upcasters: Upcasters) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    field = _INNER_FIELD.get(model)
+    if field is None:
+        out = upcasters.upcast(model.__name__, raw)
+        return raw if out == raw else out
+    inner = raw.get(field)
+    if not isinstance(inner, dict) or not isinstance(inner.get("type"), str):
+        return raw
+    out = upcasters.upcast(inner["type"], inner)
+    return raw if out == inner else {**raw, field: out}
+
+
+_INNER_FIELD: dict[type[Message], str] = {Envelope: "event", CommandEnvelope: "command"}
+_KIND = {Envelope: "event", CommandEnvelope: "command", ComplaintSubmission: "submission"}
+
+
+def _inner(message: Message) -> Message:
+    field = _INNER_FIELD.get(type(message))
+    return getattr(message, field) if field else message
+
+
+def _type_name(message: Message) -> str:
+    return str(getattr(message, "type", type(message).__name__))
+
+
+def _decode_error(model: type[Message], exc: ValidationError) -> DecodeError:
+    kind = _KIND.get(model, model.__name__)
+    problems: list[str] = []
+    first_field: str | None = None
+    errors = exc.errors(include_url=False, include_input=False, include_context=True)
+    # The type tag decides everything else, so a problem with it is reported first.
+    errors.sort(key=lambda err: 0 if err["type"].startswith("union_tag") else 1)
+    for err in errors[:5]:
+        loc = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag", "?")
+            text = f"{loc + '.' if loc else ''}type: unknown {kind} type '{tag}'"
+        elif err["type"] == "union_tag_not_found":
+            text = f"{loc + '.' if loc else ''}type: field required (names the {kind} type)"
+        elif err["type"] == "json_invalid":
+            text = f"not valid JSON: {err['msg'].removeprefix('Invalid JSON: ')}"
+        elif err["type"] == "model_type" and not loc:
+            text = f"expected a JSON object for a {kind}"
+        elif err["type"] == "missing":
+            text = f"{loc}: field required"
+        elif err["type"] == "extra_forbidden":
+            text = f"{loc}: unknown field"
+        else:
+            text = f"{loc}: {err['msg']}" if loc else err["msg"]
+        first_field = first_field or (loc or None)
+        problems.append(text)
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return DecodeError(f"invalid {kind}: " + "; ".join(problems) + more, first_field)

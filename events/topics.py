@@ -1,0 +1,59 @@
+"""Every Kafka topic Accord uses, declared once: name, what it carries, its key, and its
+retention. `accord topics create` creates them; nothing else names a topic by string."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from events.base import STEPS
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    description: str
+    key: str
+    carries: str  # "submission", "command", "event" or "raw"
+    config: dict[str, str] = field(default_factory=dict)
+
+
+# Event history is the system of record for auditors: nothing is ever deleted by age or size.
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+SUBMITTED = Topic(
+    "complaints.submitted",
+    "Complaints as the channels (hotline, branch, mobile app) publish them, as JSON.",
+    key="the channel's submission id",
+    carries="submission",
+    config=KEEP_FOREVER,
+)
+REJECTED = Topic(
+    "complaints.rejected",
+    "Submissions that could not be accepted: the original bytes, unchanged, with the reason "
+    "in the `error` header and the source position in `source-*` headers.",
+    key="the original key",
+    carries="raw",
+    config=KEEP_FOREVER,
+)
+COMMANDS = Topic(
+    "negotiation.commands",
+    "Staff and customer actions on a case.",
+    key="case id",
+    carries="command",
+    config=KEEP_FOREVER,
+)
+STEP_TOPICS = {
+    step: Topic(
+        f"negotiation.{step}",
+        f"Immutable events emitted by the {step} step.",
+        key="case id",
+        carries="event",
+        config=KEEP_FOREVER,
+    )
+    for step in STEPS
+}
+ALL = (SUBMITTED, REJECTED, COMMANDS, *STEP_TOPICS.values())
+
+
+def event_topic(step: str) -> Topic:
+    return STEP_TOPICS[step]

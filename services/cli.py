@@ -1,0 +1,196 @@
+"""The `accord` command: broker, topics, event catalogue, and publishing complaints.
+Every subcommand reads the one settings object; errors print a reason and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.settings import Settings
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    from services import broker
+
+    if args.action == "start":
+        broker.start(settings, log=say)
+    elif args.action == "stop":
+        broker.stop(settings, log=say)
+    elif args.action == "fetch":
+        say(f"broker jars in {broker.fetch_jars(settings)}")
+    else:
+        pid, answering = broker.status(settings)
+        owner = f"pid {pid}" if pid else "not started by accord"
+        state = "answering" if answering else "not answering"
+        say(f"broker at {settings.bootstrap_servers}: {state} ({owner})")
+        return 0 if answering else 3
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
+    from services import topics
+
+    if args.action == "create":
+        created = topics.create(settings, partitions=args.partitions, log=say)
+        say(f"{len(created)} topic(s) created")
+    else:
+        for name, partitions in sorted(topics.describe(settings).items()):
+            say(f"{name:28} {partitions} partitions")
+    return 0
+
+
+def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
+    from events import catalogue
+
+    if args.action == "write":
+        for path in catalogue.write():
+            say(f"wrote {path.relative_to(catalogue.ROOT)}")
+        return 0
+    stale = catalogue.stale()
+    for path in stale:
+        say(f"out of date: {path.relative_to(catalogue.ROOT)}")
+    if stale:
+        say("run `accord catalogue write` and commit the result")
+    return 1 if stale else 0
+
+
+def example_submission(channel: str = "app", submission_id: str | None = None) -> dict:
+    return {
+        "submission_id": submission_id or f"{channel}-{uuid.uuid4().hex[:12]}",
+        "channel": channel,
+        "submitted_at": datetime.now(UTC).isoformat(),
+        "customer_id": "CUST-0001",
+        "customer": {"name": "张伟", "phone": "+86 138 0000 0000"},
+        "product": "Credit card",
+        "subject": "Instalment plan after missed repayments",
+        "description": "因市场波动，公司资金周转困难，未能按时还款，希望重新安排还款计划。",
+        "amount_disputed": {"amount": "52000.00", "currency": "CNY"},
+        "preferred_contact": {"method": "phone"},
+    }
+
+
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from events.codec import DecodeError, decode, encode, headers_for
+    from events.submission import ComplaintSubmission
+    from events.topics import SUBMITTED
+    from services import clients
+
+    raw = Path(args.file).read_bytes() if args.file and args.file != "-" else (
+        sys.stdin.buffer.read() if args.file == "-" else
+        json.dumps(example_submission(args.channel)).encode()
+    )
+    try:
+        submission = decode(ComplaintSubmission, raw)
+    except DecodeError as exc:
+        say(f"not submitted: {exc.reason}")
+        return 2
+    producer = clients.producer(settings)
+    try:
+        meta = producer.send(
+            SUBMITTED.name, key=submission.submission_id.encode(), value=encode(submission),
+            headers=headers_for(submission),
+        ).get(timeout=30)
+    finally:
+        producer.close()
+    say(f"submitted {submission.submission_id} via {submission.channel} "
+        f"-> {meta.topic}[{meta.partition}]@{meta.offset}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from kafka import TopicPartition
+
+    from events.codec import decode, encode, headers_for
+    from events.submission import ComplaintSubmission
+    from events.topics import SUBMITTED
+    from services import broker, clients, topics
+
+    broker.start(settings, log=say)
+    topics.create(settings, log=say)
+    submission = decode(ComplaintSubmission, json.dumps(example_submission("hotline")).encode())
+    producer = clients.producer(settings)
+    try:
+        meta = producer.send(SUBMITTED.name, key=submission.submission_id.encode(),
+                             value=encode(submission), headers=headers_for(submission)).get(30)
+    finally:
+        producer.close()
+    say(f"published {submission.submission_id} -> {meta.topic}[{meta.partition}]@{meta.offset}")
+    consumer = clients.consumer(settings)
+    try:
+        tp = TopicPartition(meta.topic, meta.partition)
+        consumer.assign([tp])
+        consumer.seek(tp, meta.offset)
+        records = consumer.poll(timeout_ms=10_000, max_records=1).get(tp, [])
+    finally:
+        consumer.close()
+    if not records:
+        say("the complaint did not come back from the broker")
+        return 1
+    back = decode(ComplaintSubmission, records[0].value)
+    shown = back.model_dump(mode="json")
+    shown["customer"] = {k: ("***" if v and k != "form" else v) for k, v in shown["customer"].items()}
+    say("read back from the broker (personal data masked):")
+    say(json.dumps(shown, indent=2, ensure_ascii=False))
+    say("round trip ok" if back == submission else "round trip CHANGED the complaint")
+    return 0 if back == submission else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="accord", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("broker", help="the local Kafka broker")
+    p.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    p.set_defaults(run=cmd_broker)
+    p = sub.add_parser("topics", help="create or list Accord's topics")
+    p.add_argument("action", choices=["create", "list"])
+    p.add_argument("--partitions", type=int, default=None, help="default: ACCORD_PARTITIONS or 6")
+    p.set_defaults(run=cmd_topics)
+    p = sub.add_parser("catalogue", help="the generated event catalogue")
+    p.add_argument("action", choices=["write", "check"])
+    p.set_defaults(run=cmd_catalogue)
+    p = sub.add_parser("submit", help="publish a complaint as a channel would")
+    p.add_argument("file", nargs="?", help="JSON submission file, or - for stdin; default: an example")
+    p.add_argument("--channel", default="app", choices=["hotline", "branch", "app"])
+    p.set_defaults(run=cmd_submit)
+    p = sub.add_parser("demo", help="start the broker, create topics, round-trip a complaint")
+    p.set_defaults(run=cmd_demo)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from services.broker import BrokerError
+
+    try:
+        settings = Settings.from_env()
+    except ValidationError as exc:
+        say(f"accord: invalid settings: {exc.errors(include_input=False)}")
+        return 2
+    try:
+        return int(args.run(args, settings) or 0)
+    except BrokerError as exc:
+        say(f"accord: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence prints a reason
+        from kafka.errors import KafkaError
+
+        if isinstance(exc, KafkaError):
+            say(f"accord: Kafka error: {exc!r} (is the broker running? `accord broker status`)")
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

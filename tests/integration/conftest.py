@@ -1,0 +1,80 @@
+"""Fixtures for tests against the real broker that `make test` starts. Every test gets its own
+topics and group ids; every client a factory opens is closed afterwards."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+
+from events.topics import KEEP_FOREVER, Topic
+from services import broker, clients, topics
+from services.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    current = Settings.from_env()
+    if not broker.answers(current):
+        pytest.fail(
+            f"no Kafka broker answers at {current.bootstrap_servers}: run `make test`, "
+            "or start one with `accord broker start`",
+            pytrace=False,
+        )
+    return current
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    run = uuid.uuid4().hex[:8]
+    return lambda name: f"test.{name}.{run}"
+
+
+@pytest.fixture
+def new_topic(settings: Settings, unique: Callable[[str], str]) -> Callable[..., str]:
+    def make(name: str, partitions: int = 3) -> str:
+        topic = Topic(unique(name), "test topic", key="-", carries="raw", config=KEEP_FOREVER)
+        topics.create(settings, [topic], partitions=partitions)
+        return topic.name
+
+    return make
+
+
+@pytest.fixture
+def producer(settings: Settings) -> Iterator[Callable[..., KafkaProducer]]:
+    opened: list[KafkaProducer] = []
+
+    def make(**overrides: object) -> KafkaProducer:
+        opened.append(clients.producer(settings, **overrides))
+        return opened[-1]
+
+    yield make
+    for client in opened:
+        client.close(timeout=5)
+
+
+@pytest.fixture
+def consumer(settings: Settings) -> Iterator[Callable[..., KafkaConsumer]]:
+    opened: list[KafkaConsumer] = []
+
+    def make(*topic_names: str, **overrides: object) -> KafkaConsumer:
+        opened.append(clients.consumer(settings, *topic_names, **overrides))
+        return opened[-1]
+
+    yield make
+    for client in opened:
+        client.close()
+
+
+def drain(consumer: KafkaConsumer, expected: int, timeout_s: float = 20.0) -> list:
+    """Poll until `expected` records arrived (or the time is up); return them in arrival order."""
+    import time
+
+    records: list = []
+    deadline = time.monotonic() + timeout_s
+    while len(records) < expected and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=500).values():
+            records.extend(batch)
+    return records
