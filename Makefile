@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 # The test suite runs its own broker on other ports and in its own data directory, so a demo
 # broker on 9092 is left alone.
-TEST_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 ACCORD_DATA_DIR=$(CURDIR)/.accord/test
+TEST_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 ACCORD_DATA_DIR=$(CURDIR)/.accord/test \
+            ACCORD_TEST_DATABASE_URL=postgresql://accord@127.0.0.1:15432/accord
 
 .PHONY: all demo test unit lint venv jars broker-start broker-stop topics catalogue clean distclean
 
@@ -29,9 +30,10 @@ demo: jars
 test: jars
 	@rm -rf .accord/test
 	@$(TEST_ENV) $(BIN)/accord broker start
+	@deploy/postgres.sh start
 	@$(BIN)/ruff check events services projections tests; rc=$$?; \
 	  if [ $$rc -eq 0 ]; then $(TEST_ENV) $(BIN)/pytest; rc=$$?; fi; \
-	  $(TEST_ENV) $(BIN)/accord broker stop; exit $$rc
+	  $(TEST_ENV) $(BIN)/accord broker stop; deploy/postgres.sh stop; exit $$rc
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

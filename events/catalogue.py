@@ -14,7 +14,7 @@ from events.base import Message
 from events.commands import CommandEnvelope
 from events.envelope import EMITTERS, EVENT_TYPES, Envelope
 from events.submission import ComplaintSubmission
-from events.topics import ALL, COMMANDS, REJECTED, STEP_TOPICS, SUBMITTED
+from events.topics import ALL, COMMANDS, DEADLETTER, REJECTED, STEP_TOPICS, SUBMITTED
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
@@ -35,8 +35,13 @@ def _dump(data: Any) -> str:
 def json_schemas() -> dict[str, dict[str, Any]]:
     """One standalone JSON Schema (draft 2020-12) per top-level message and per event/command."""
     out: dict[str, dict[str, Any]] = {}
-    for cls in (Envelope, CommandEnvelope, ComplaintSubmission, *EVENT_TYPES.values(),
-                *COMMAND_TYPES.values()):
+    for cls in (
+        Envelope,
+        CommandEnvelope,
+        ComplaintSubmission,
+        *EVENT_TYPES.values(),
+        *COMMAND_TYPES.values(),
+    ):
         schema = cls.model_json_schema()
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"urn:accord:schema:{cls.__name__}"
@@ -46,8 +51,13 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 def _components() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for cls in (Envelope, CommandEnvelope, ComplaintSubmission, *EVENT_TYPES.values(),
-                *COMMAND_TYPES.values()):
+    for cls in (
+        Envelope,
+        CommandEnvelope,
+        ComplaintSubmission,
+        *EVENT_TYPES.values(),
+        *COMMAND_TYPES.values(),
+    ):
         schema = cls.model_json_schema(ref_template=REF)
         schemas.update(schema.pop("$defs", {}))
         schemas[cls.__name__] = schema
@@ -69,8 +79,7 @@ def _message(name: str, cls: type, key: str, payload: dict[str, Any]) -> dict[st
             },
         },
         "payload": payload,
-        "bindings": {"kafka": {"key": {"type": "string", "description": key},
-                               "bindingVersion": "0.5.0"}},
+        "bindings": {"kafka": {"key": {"type": "string", "description": key}, "bindingVersion": "0.5.0"}},
     }
 
 
@@ -93,39 +102,56 @@ def asyncapi() -> dict[str, Any]:
         }
 
     messages["ComplaintSubmission"] = _message(
-        "ComplaintSubmission", ComplaintSubmission, SUBMITTED.key,
+        "ComplaintSubmission",
+        ComplaintSubmission,
+        SUBMITTED.key,
         {"$ref": REF.format(model="ComplaintSubmission")},
     )
-    channel(SUBMITTED.name, SUBMITTED.description, ["ComplaintSubmission"], "receive",
-            "receiveComplaints")
-    messages["RejectedSubmission"] = {
-        "name": "RejectedSubmission",
-        "title": "RejectedSubmission",
-        "summary": "The original bytes of a submission that could not be accepted.",
+    channel(SUBMITTED.name, SUBMITTED.description, ["ComplaintSubmission"], "receive", "receiveComplaints")
+    messages["RejectedMessage"] = {
+        "name": "RejectedMessage",
+        "title": "RejectedMessage",
+        "summary": "The original bytes of a message that could not be accepted, with the reason.",
         "contentType": "application/octet-stream",
-        "headers": {"type": "object", "properties": {
-            "error": {"type": "string", "description": "why it was rejected (no personal data)"},
-            "error-field": {"type": "string"},
-            "source-topic": {"type": "string"},
-            "source-partition": {"type": "string"},
-            "source-offset": {"type": "string"},
-        }},
+        "headers": {
+            "type": "object",
+            "properties": {
+                "error": {"type": "string", "description": "why it was rejected (no personal data)"},
+                "error-field": {"type": "string"},
+                "source-topic": {"type": "string"},
+                "source-partition": {"type": "string"},
+                "source-offset": {"type": "string"},
+            },
+        },
         "payload": {"type": "string", "description": "the original value, unchanged"},
     }
-    channel(REJECTED.name, REJECTED.description, ["RejectedSubmission"], "send",
-            "sendRejectedSubmissions")
+    channel(REJECTED.name, REJECTED.description, ["RejectedMessage"], "send", "sendRejectedSubmissions")
+    channel(DEADLETTER.name, DEADLETTER.description, ["RejectedMessage"], "send", "sendDeadLetters")
     for name, cls in COMMAND_TYPES.items():
-        messages[name] = _message(name, cls, COMMANDS.key, {"allOf": [
-            {"$ref": REF.format(model="CommandEnvelope")},
-            {"properties": {"command": {"$ref": REF.format(model=name)}}},
-        ]})
-    channel(COMMANDS.name, COMMANDS.description, list(COMMAND_TYPES), "receive",
-            "receiveCommands")
+        messages[name] = _message(
+            name,
+            cls,
+            COMMANDS.key,
+            {
+                "allOf": [
+                    {"$ref": REF.format(model="CommandEnvelope")},
+                    {"properties": {"command": {"$ref": REF.format(model=name)}}},
+                ]
+            },
+        )
+    channel(COMMANDS.name, COMMANDS.description, list(COMMAND_TYPES), "receive", "receiveCommands")
     for name, cls in EVENT_TYPES.items():
-        messages[name] = _message(name, cls, "case id", {"allOf": [
-            {"$ref": REF.format(model="Envelope")},
-            {"properties": {"event": {"$ref": REF.format(model=name)}}},
-        ]})
+        messages[name] = _message(
+            name,
+            cls,
+            "case id",
+            {
+                "allOf": [
+                    {"$ref": REF.format(model="Envelope")},
+                    {"properties": {"event": {"$ref": REF.format(model=name)}}},
+                ]
+            },
+        )
     for step, topic in STEP_TOPICS.items():
         names = [n for n in EVENT_TYPES if step in EMITTERS[n]]
         channel(topic.name, topic.description, names, "send", f"emit{step.capitalize()}Events")
@@ -135,11 +161,16 @@ def asyncapi() -> dict[str, Any]:
             "title": "Accord",
             "version": "0.1.0",
             "description": "Event-sourced complaint negotiation for banks. Every event is "
-                           "keyed by its case id; event topics keep everything.",
+            "keyed by its case id; event topics keep everything.",
         },
         "defaultContentType": "application/json",
-        "servers": {"local": {"host": "127.0.0.1:9092", "protocol": "kafka",
-                              "description": "the embedded single-node broker"}},
+        "servers": {
+            "local": {
+                "host": "127.0.0.1:9092",
+                "protocol": "kafka",
+                "description": "the embedded single-node broker",
+            }
+        },
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": _components()},
@@ -160,7 +191,8 @@ def markdown() -> str:
         "type in `events/catalogue/schemas/`.",
         "",
         "Every event travels in the one envelope (`events/envelope.py`): "
-        + _fields(Envelope) + ". Personal data (names, phone, e-mail, id and account numbers) "
+        + _fields(Envelope)
+        + ". Personal data (names, phone, e-mail, id and account numbers) "
         "lives only in `personal`, never in an event's own fields.",
         "",
         "## Topics",
@@ -169,15 +201,22 @@ def markdown() -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{t.name}` | {t.key} | {t.description} |" for t in ALL]
-    lines += ["", "## Submission (`complaints.submitted`)", "",
-              f"`ComplaintSubmission` v1: {_fields(ComplaintSubmission)}.", "",
-              "## Commands (`negotiation.commands`)", "",
-              f"Envelope `CommandEnvelope`: {_fields(CommandEnvelope)}.", "",
-              "| command | fields | what it asks |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Submission (`complaints.submitted`)",
+        "",
+        f"`ComplaintSubmission` v1: {_fields(ComplaintSubmission)}.",
+        "",
+        "## Commands (`negotiation.commands`)",
+        "",
+        f"Envelope `CommandEnvelope`: {_fields(CommandEnvelope)}.",
+        "",
+        "| command | fields | what it asks |",
+        "|---|---|---|",
+    ]
     lines += [f"| `{n}` | {_fields(c)} | {_summary(c)} |" for n, c in COMMAND_TYPES.items()]
     for step, topic in STEP_TOPICS.items():
-        lines += ["", f"## `{topic.name}`", "", "| event | v | fields | meaning |",
-                  "|---|---|---|---|"]
+        lines += ["", f"## `{topic.name}`", "", "| event | v | fields | meaning |", "|---|---|---|---|"]
         for name, cls in EVENT_TYPES.items():
             if step in EMITTERS[name]:
                 version = cls.model_fields["schema_version"].default

@@ -92,9 +92,7 @@ def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> str | None
     return None
 
 
-def decode(
-    model: type[M], data: bytes | None, upcasters: Upcasters = UPCASTERS
-) -> M:
+def decode(model: type[M], data: bytes | None, upcasters: Upcasters = UPCASTERS) -> M:
     """Parse and validate `data` as `model`, upcasting older versions. Raises DecodeError."""
     if not data:
         raise DecodeError("empty message: no bytes to decode")

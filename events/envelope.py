@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from events import common, contact, evaluation, execution, intake, planning, sla
-from events.base import Actor, CaseId, Message, Sha256, Step, UtcDatetime
+from events.base import Actor, CaseId, Identifier, Message, Sha256, Step, UtcDatetime
 from events.personal import AnyPersonal
 
 STEP_MODULES = {
@@ -27,8 +27,7 @@ EVENT_TYPES: dict[str, type[Message]] = {
 }
 # Which steps may emit each type (CommandRejected: every step).
 EMITTERS: dict[str, tuple[str, ...]] = {
-    name: tuple(step for step, module in STEP_MODULES.items() if cls in module.EVENTS)
-    or tuple(STEP_MODULES)
+    name: tuple(step for step, module in STEP_MODULES.items() if cls in module.EVENTS) or tuple(STEP_MODULES)
     for name, cls in EVENT_TYPES.items()
 }
 
@@ -51,6 +50,7 @@ class Envelope(Message):
     correlation_id: UUID
     causation_id: UUID | None = None
     actor: Actor
+    customer_id: Identifier | None = None  # pseudonymous; also names the customer's data key
     prev_hash: Sha256 | None = None
     cause_hash: Sha256 | None = None
     personal: AnyPersonal | None = None

@@ -36,9 +36,7 @@ class CaseClosed(Message):
 
     type: Literal["CaseClosed"] = "CaseClosed"
     schema_version: Literal[1] = 1
-    outcome: Literal[
-        "resolved", "resolved_with_relief", "explained", "route_chosen", "withdrawn", "merged"
-    ]
+    outcome: Literal["resolved", "resolved_with_relief", "explained", "route_chosen", "withdrawn", "merged"]
     reopen_until: UtcDatetime | None = None
 
 

@@ -53,6 +53,7 @@ class ComplaintClassified(Message):
     priority: Priority
     rules_version: Identifier
     reasons: list[Line] = Field(default_factory=list, max_length=20)
+    matter: Line | None = None  # what counts as "the same matter" for repeat complaints
 
 
 class RepeatComplaintLinked(Message):

@@ -52,7 +52,21 @@ STEP_TOPICS = {
     )
     for step in STEPS
 }
-ALL = (SUBMITTED, REJECTED, COMMANDS, *STEP_TOPICS.values())
+DEADLETTER = Topic(
+    "accord.deadletter",
+    "Commands and events that could not be decoded: the original bytes, unchanged, with the "
+    "reason in the `error` header and the source position in `source-*` headers.",
+    key="the original key",
+    carries="raw",
+    config=KEEP_FOREVER,
+)
+ALL = (SUBMITTED, REJECTED, COMMANDS, *STEP_TOPICS.values(), DEADLETTER)
+_BY_NAME = {topic.name: topic for topic in ALL}
+
+
+def by_name(name: str) -> Topic:
+    """The declared topic of that name (tests may add their own via `declare`)."""
+    return _BY_NAME[name]
 
 
 def event_topic(step: str) -> Topic:

@@ -94,8 +94,18 @@ def _format_storage(paths: Paths) -> None:
     if (paths.data / "meta.properties").exists():
         return
     cluster_id = _cluster_id(paths)
-    cmd = [_java(), "-cp", _classpath(paths), "kafka.tools.StorageTool", "format",
-           "-t", cluster_id, "-c", str(paths.config), "--ignore-formatted"]
+    cmd = [
+        _java(),
+        "-cp",
+        _classpath(paths),
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(paths.config),
+        "--ignore-formatted",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BrokerError("formatting KRaft storage failed:\n" + (done.stdout + done.stderr)[-3000:])
@@ -206,8 +216,10 @@ def start(settings: Settings, *, log=_say) -> int:
                 f"the broker did not answer within {settings.broker_start_timeout_s:.0f}s; "
                 f"last lines of {paths.logs / 'server.log'}:\n" + _log_tail(paths)
             )
-        log(f"broker started (pid {pid}) at {settings.bootstrap_servers} "
-            f"in {time.monotonic() - started:.1f}s; logs in {paths.logs}")
+        log(
+            f"broker started (pid {pid}) at {settings.bootstrap_servers} "
+            f"in {time.monotonic() - started:.1f}s; logs in {paths.logs}"
+        )
         return pid
 
 
@@ -217,15 +229,25 @@ def _log_tail(paths: Paths) -> str:
 
 def _spawn(settings: Settings, paths: Paths) -> int:
     cmd = [
-        _java(), f"-Xms{settings.broker_heap}", f"-Xmx{settings.broker_heap}",
-        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+        _java(),
+        f"-Xms{settings.broker_heap}",
+        f"-Xmx{settings.broker_heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
         f"-Dkafka.logs.dir={paths.logs}",
         f"-Dlog4j2.configurationFile={DEPLOY / 'log4j2.properties'}",
-        "-cp", _classpath(paths), "kafka.Kafka", str(paths.config),
+        "-cp",
+        _classpath(paths),
+        "kafka.Kafka",
+        str(paths.config),
     ]
     with open(paths.logs / "stdout.log", "ab") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own fixed command line
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the shell that started it; stop() ends it
         )
     return proc.pid
@@ -290,4 +312,3 @@ def status(settings: Settings) -> tuple[int | None, bool]:
     """(pid of the broker Accord started or None, whether the bootstrap address answers)."""
     paths = Paths.of(settings)
     return _read_pid(paths), answers(settings)
-

@@ -1,4 +1,4 @@
-"""The `accord` command: broker, topics, event catalogue, and publishing complaints.
+"""The `accord` command: broker, topics, the step services, complaints and commands, catalogue.
 Every subcommand reads the one settings object; errors print a reason and exit non-zero."""
 
 from __future__ import annotations
@@ -83,9 +83,14 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from events.topics import SUBMITTED
     from services import clients
 
-    raw = Path(args.file).read_bytes() if args.file and args.file != "-" else (
-        sys.stdin.buffer.read() if args.file == "-" else
-        json.dumps(example_submission(args.channel)).encode()
+    raw = (
+        Path(args.file).read_bytes()
+        if args.file and args.file != "-"
+        else (
+            sys.stdin.buffer.read()
+            if args.file == "-"
+            else json.dumps(example_submission(args.channel)).encode()
+        )
     )
     try:
         submission = decode(ComplaintSubmission, raw)
@@ -95,52 +100,107 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     producer = clients.producer(settings)
     try:
         meta = producer.send(
-            SUBMITTED.name, key=submission.submission_id.encode(), value=encode(submission),
+            SUBMITTED.name,
+            key=submission.submission_id.encode(),
+            value=encode(submission),
             headers=headers_for(submission),
         ).get(timeout=30)
     finally:
         producer.close()
-    say(f"submitted {submission.submission_id} via {submission.channel} "
-        f"-> {meta.topic}[{meta.partition}]@{meta.offset}")
+    say(
+        f"submitted {submission.submission_id} via {submission.channel} "
+        f"-> {meta.topic}[{meta.partition}]@{meta.offset}"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import signal
+    import threading
+
+    from services.runtime import metrics
+    from services.runtime.loop import Runner
+    from services.steps import load
+
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.step} %(levelname)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # the client's INFO lines drown ours
+    step = load(args.step)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    port = metrics.serve(args.step, settings.metrics_port)
+    say(
+        f"{args.step}: consuming {', '.join(step.INPUTS)}"
+        + (f"; metrics on http://127.0.0.1:{port}/metrics" if port else "")
+    )
+    Runner(step, settings).run(stop)
+    say(f"{args.step}: stopped")
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from services import broker, processes, topics
+
+    broker.start(settings, log=say)
+    topics.create(settings)
+    for step, pid in processes.up(settings).items():
+        say(f"  {step:11} running (pid {pid}), log {settings.data_dir / 'logs' / (step + '.log')}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
+    from services import broker, processes
+
+    for step in processes.down(settings):
+        say(f"  {step:11} stopped")
+    if not args.keep_broker:
+        broker.stop(settings, log=say)
+    return 0
+
+
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def cmd_act(args: argparse.Namespace, settings: Settings) -> int:
+    from events.codec import DecodeError, decode, encode, headers_for
+    from events.commands import CommandEnvelope
+    from events.topics import COMMANDS
+    from services import clients
+
+    kind, _, actor_id = args.actor.partition(":")
+    fields = dict(pair.split("=", 1) for pair in args.fields)
+    body = {
+        "command_id": str(uuid.uuid4()),
+        "case_id": args.case,
+        "issued_at": datetime.now(UTC).isoformat(),
+        "actor": {"kind": kind, "id": actor_id},
+        "command": {"type": args.command, **{k: _value(v) for k, v in fields.items()}},
+    }
+    try:
+        command = decode(CommandEnvelope, json.dumps(body).encode())
+    except DecodeError as exc:
+        say(f"not sent: {exc.reason}")
+        return 2
+    producer = clients.producer(settings)
+    try:
+        producer.send(
+            COMMANDS.name, key=command.case_id.encode(), value=encode(command), headers=headers_for(command)
+        ).get(timeout=30)
+    finally:
+        producer.close()
+    say(f"sent {args.command} for {args.case} as {args.actor} (command {command.command_id})")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from kafka import TopicPartition
+    from services import demo
 
-    from events.codec import decode, encode, headers_for
-    from events.submission import ComplaintSubmission
-    from events.topics import SUBMITTED
-    from services import broker, clients, topics
-
-    broker.start(settings, log=say)
-    topics.create(settings, log=say)
-    submission = decode(ComplaintSubmission, json.dumps(example_submission("hotline")).encode())
-    producer = clients.producer(settings)
-    try:
-        meta = producer.send(SUBMITTED.name, key=submission.submission_id.encode(),
-                             value=encode(submission), headers=headers_for(submission)).get(30)
-    finally:
-        producer.close()
-    say(f"published {submission.submission_id} -> {meta.topic}[{meta.partition}]@{meta.offset}")
-    consumer = clients.consumer(settings)
-    try:
-        tp = TopicPartition(meta.topic, meta.partition)
-        consumer.assign([tp])
-        consumer.seek(tp, meta.offset)
-        records = consumer.poll(timeout_ms=10_000, max_records=1).get(tp, [])
-    finally:
-        consumer.close()
-    if not records:
-        say("the complaint did not come back from the broker")
-        return 1
-    back = decode(ComplaintSubmission, records[0].value)
-    shown = back.model_dump(mode="json")
-    shown["customer"] = {k: ("***" if v and k != "form" else v) for k, v in shown["customer"].items()}
-    say("read back from the broker (personal data masked):")
-    say(json.dumps(shown, indent=2, ensure_ascii=False))
-    say("round trip ok" if back == submission else "round trip CHANGED the complaint")
-    return 0 if back == submission else 1
+    return demo.run(settings, say)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -160,7 +220,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", help="JSON submission file, or - for stdin; default: an example")
     p.add_argument("--channel", default="app", choices=["hotline", "branch", "app"])
     p.set_defaults(run=cmd_submit)
-    p = sub.add_parser("demo", help="start the broker, create topics, round-trip a complaint")
+    p = sub.add_parser("run", help="run one step's service in the foreground")
+    p.add_argument("step", choices=["intake", "contact", "planning", "execution", "evaluation", "sla"])
+    p.set_defaults(run=cmd_run)
+    p = sub.add_parser("up", help="start the broker, create the topics, run every step")
+    p.set_defaults(run=cmd_up)
+    p = sub.add_parser("down", help="stop every step and the broker")
+    p.add_argument("--keep-broker", action="store_true", help="stop the steps only")
+    p.set_defaults(run=cmd_down)
+    p = sub.add_parser("act", help="send a staff or customer command for a case")
+    p.add_argument("case")
+    p.add_argument("command", help="e.g. AcceptPlan, RecordContactAttempt (see docs/events.md)")
+    p.add_argument("fields", nargs="*", help="field=value; JSON values for nested fields")
+    p.add_argument("--actor", required=True, help="kind:id, e.g. staff:H-001 or customer:CUST-1")
+    p.set_defaults(run=cmd_act)
+    p = sub.add_parser("demo", help="drive complaints from all three channels to closed cases")
     p.set_defaults(run=cmd_demo)
     return top
 

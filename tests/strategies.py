@@ -22,8 +22,17 @@ def _constraints(metadata: typing.Iterable[object]) -> dict[str, object]:
         nested = getattr(item, "metadata", None)  # a pydantic Field(...) inside Annotated
         if isinstance(nested, list):
             found.update(_constraints(nested))
-        for name in ("pattern", "ge", "gt", "le", "lt", "min_length", "max_length",
-                     "max_digits", "decimal_places"):
+        for name in (
+            "pattern",
+            "ge",
+            "gt",
+            "le",
+            "lt",
+            "min_length",
+            "max_length",
+            "max_digits",
+            "decimal_places",
+        ):
             value = getattr(item, name, None)
             if value is not None:
                 found[name] = value
@@ -42,8 +51,9 @@ def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.S
         return st.one_of([for_type(arg) for arg in typing.get_args(annotation)])
     if origin is list:
         (item,) = typing.get_args(annotation)
-        return st.lists(for_type(item), min_size=int(c.get("min_length", 0)),
-                        max_size=min(int(c.get("max_length", 3)), 3))
+        return st.lists(
+            for_type(item), min_size=int(c.get("min_length", 0)), max_size=min(int(c.get("max_length", 3)), 3)
+        )
     if annotation is type(None):
         return st.none()
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -57,11 +67,17 @@ def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.S
     if annotation is Decimal:
         places = int(c.get("decimal_places", 2))
         high = Decimal(str(c.get("le", 10**12)))
-        return st.decimals(min_value=Decimal(str(c.get("ge", 0))), max_value=high, places=places,
-                           allow_nan=False, allow_infinity=False)
+        return st.decimals(
+            min_value=Decimal(str(c.get("ge", 0))),
+            max_value=high,
+            places=places,
+            allow_nan=False,
+            allow_infinity=False,
+        )
     if annotation in (datetime, AwareDatetime):
-        return st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                            timezones=st.just(UTC))
+        return st.datetimes(
+            min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+        )
     if annotation is date:
         return st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1))
     if annotation is UUID:
@@ -69,14 +85,12 @@ def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.S
     if annotation is str:
         if "pattern" in c:
             return st.from_regex(str(c["pattern"]), fullmatch=True)
-        return st.text(SAFE_TEXT, min_size=int(c.get("min_length", 0)),
-                       max_size=min(int(c.get("max_length", 40)), 40))
+        return st.text(
+            SAFE_TEXT, min_size=int(c.get("min_length", 0)), max_size=min(int(c.get("max_length", 40)), 40)
+        )
     raise TypeError(f"no strategy for {annotation!r}")
 
 
 def for_model(cls: type[BaseModel]) -> st.SearchStrategy:
-    fields = {
-        name: for_type(info.annotation, info.metadata)
-        for name, info in cls.model_fields.items()
-    }
+    fields = {name: for_type(info.annotation, info.metadata) for name, info in cls.model_fields.items()}
     return st.fixed_dictionaries(fields).map(lambda values: cls(**values))

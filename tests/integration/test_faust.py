@@ -19,14 +19,33 @@ def test_a_faust_agent_round_trips_submissions_on_the_same_broker(
     settings, new_topic, producer, consumer, unique, tmp_path
 ) -> None:
     source, sink = new_topic("faust-in", partitions=1), new_topic("faust-out", partitions=1)
-    env = {**os.environ, "ECHO_APP_ID": unique("faust-echo"), "ECHO_IN": source,
-           "ECHO_OUT": sink, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+    env = {
+        **os.environ,
+        "ECHO_APP_ID": unique("faust-echo"),
+        "ECHO_IN": source,
+        "ECHO_OUT": sink,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+    }
     log = tmp_path / "faust.log"
     with open(log, "wb") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "faust", "--datadir", str(tmp_path / "faust"),
-             "-A", "tests.integration.faust_echo", "worker", "-l", "warn", "--without-web"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "faust",
+                "--datadir",
+                str(tmp_path / "faust"),
+                "-A",
+                "tests.integration.faust_echo",
+                "worker",
+                "-l",
+                "warn",
+                "--without-web",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         sent = [submission(n) for n in range(10)]

@@ -14,10 +14,19 @@ from tests.integration.conftest import drain
 
 
 def submission(n: int) -> ComplaintSubmission:
-    return decode(ComplaintSubmission, json.dumps({
-        "submission_id": f"app-{n}", "channel": "app", "submitted_at": "2026-03-01T10:00:00Z",
-        "customer_id": f"C{n}", "subject": f"complaint {n}", "description": "扣费错误 ✓",
-    }).encode())
+    return decode(
+        ComplaintSubmission,
+        json.dumps(
+            {
+                "submission_id": f"app-{n}",
+                "channel": "app",
+                "submitted_at": "2026-03-01T10:00:00Z",
+                "customer_id": f"C{n}",
+                "subject": f"complaint {n}",
+                "description": "扣费错误 ✓",
+            }
+        ).encode(),
+    )
 
 
 def test_an_idempotent_producer_and_a_read_committed_consumer_round_trip(
@@ -32,8 +41,13 @@ def test_an_idempotent_producer_and_a_read_committed_consumer_round_trip(
 
     records = drain(consumer(topic, group_id=f"g-{topic}"), expected=50)
 
-    assert sorted((decode(ComplaintSubmission, r.value) for r in records),
-                  key=lambda s: int(s.submission_id.split("-")[1])) == sent
+    assert (
+        sorted(
+            (decode(ComplaintSubmission, r.value) for r in records),
+            key=lambda s: int(s.submission_id.split("-")[1]),
+        )
+        == sent
+    )
     assert {header(r.headers, "type") for r in records} == {"ComplaintSubmission"}
     by_key: dict[bytes, set[int]] = {}
     for r in records:
@@ -78,9 +92,7 @@ def _transform_batch(tx, source, sink: str, group: str, *, commit: bool) -> int:
     return count
 
 
-def test_consume_transform_produce_is_exactly_once_across_an_abort(
-    new_topic, producer, consumer
-) -> None:
+def test_consume_transform_produce_is_exactly_once_across_an_abort(new_topic, producer, consumer) -> None:
     source_topic, sink_topic = new_topic("ctp-in", partitions=1), new_topic("ctp-out", partitions=1)
     group = f"g-{source_topic}"
     plain = producer()

@@ -13,8 +13,9 @@ def test_the_committed_catalogue_matches_the_models() -> None:
 
 
 def test_every_event_and_command_explains_itself() -> None:
-    undocumented = [n for n, c in {**EVENT_TYPES, **catalogue.COMMAND_TYPES}.items()
-                    if not catalogue._summary(c)]
+    undocumented = [
+        n for n, c in {**EVENT_TYPES, **catalogue.COMMAND_TYPES}.items() if not catalogue._summary(c)
+    ]
     assert undocumented == []
 
 

@@ -126,8 +126,7 @@ def test_a_valid_submission_in_chinese_with_emoji_is_accepted_and_normalised_to_
         (with_(description="bell \x07"), "description: Value error, contains control characters"),
         (with_(description="x" * 20_001), "description: String should have at most 20000 characters"),
         (with_(surprise=True), "surprise: unknown field"),
-        (json.dumps({k: v for k, v in VALID.items() if k != "subject"}).encode(),
-         "subject: field required"),
+        (json.dumps({k: v for k, v in VALID.items() if k != "subject"}).encode(), "subject: field required"),
     ],
     ids=lambda v: v[:30] if isinstance(v, str) else None,
 )
@@ -206,8 +205,7 @@ def test_an_upcaster_that_forgets_to_bump_the_version_is_refused() -> None:
     registry = Upcasters()
     registry.register("ComplaintSubmission", from_version=0)(lambda data: data)
     with pytest.raises(RuntimeError, match="did not set v1"):
-        decode(ComplaintSubmission, json.dumps({**VALID, "schema_version": 0}).encode(),
-               upcasters=registry)
+        decode(ComplaintSubmission, json.dumps({**VALID, "schema_version": 0}).encode(), upcasters=registry)
 
 
 def test_two_upcasters_for_the_same_version_are_refused() -> None:

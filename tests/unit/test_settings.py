@@ -15,8 +15,9 @@ def test_defaults_follow_the_public_contract() -> None:
 
 
 def test_environment_overrides_each_setting() -> None:
-    settings = Settings.from_env({"KAFKA_BOOTSTRAP_SERVERS": "localhost:19092",
-                                  "ACCORD_PARTITIONS": "3", "ACCORD_DATA_DIR": "/tmp/x"})
+    settings = Settings.from_env(
+        {"KAFKA_BOOTSTRAP_SERVERS": "localhost:19092", "ACCORD_PARTITIONS": "3", "ACCORD_DATA_DIR": "/tmp/x"}
+    )
     assert (settings.broker_host, settings.broker_port) == ("localhost", 19092)
     assert settings.partitions == 3 and settings.data_dir == Path("/tmp/x")
 

@@ -1,0 +1,240 @@
+"""`make demo`: three complaints, one per channel, driven through every step to a closed case
+by the real services on the real broker, narrating what each step decides. The two worked
+cases of the source document are the first two."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from events.base import Actor, Money
+from events.codec import decode, encode, headers_for
+from events.commands import (
+    AcceptPlan,
+    CommandEnvelope,
+    ConfirmRedress,
+    CounterPlan,
+    RecordContactAttempt,
+    RecordFacts,
+    RecordPayment,
+    RecordSatisfaction,
+)
+from events.plans import CounterOffer
+from events.submission import ComplaintSubmission
+from events.topics import COMMANDS, REJECTED, SUBMITTED
+from services import broker, clients, processes, topics
+from services.settings import Settings
+from services.steps.intake import case_id_for
+from services.watch import Watcher
+
+RUN = uuid.uuid4().hex[:6]
+COMPLAINTS = [
+    {
+        "submission_id": f"HL-{RUN}-1",
+        "channel": "hotline",
+        "customer_id": f"ENT-{RUN}",
+        "customer": {"name": "华盛贸易有限公司", "phone": "+86 21 5555 0101"},
+        "product": "Business loan",
+        "subject": "Missed loan repayments after a market swing",
+        "description": "市场波动导致流动资金紧张，无法按原计划偿还贷款，希望调整还款安排。",
+        "amount_disputed": {"amount": "240000.00"},
+    },
+    {
+        "submission_id": f"APP-{RUN}-2",
+        "channel": "app",
+        "customer_id": f"CUST-{RUN}",
+        "customer": {"name": "陈静", "email": "chen.jing@example.cn"},
+        "product": "Wealth management product",
+        "subject": "Return lower than expected",
+        "description": "理财产品收益低于预期，希望了解原因。",
+        "amount_disputed": {"amount": "8000.00"},
+    },
+    {
+        "submission_id": f"BR-{RUN}-3",
+        "channel": "branch",
+        "customer_id": f"CUST-{RUN}-B",
+        "branch_id": "BR-SH-007",
+        "staff_id": "H-002",
+        "product": "Debit card",
+        "subject": "Annual fee charged twice",
+        "description": "年费被重复扣收两次。",
+        "amount_disputed": {"amount": "200.00"},
+    },
+]
+
+
+def run(settings: Settings, say: Callable[[str], None]) -> int:
+    say("== Accord demo: three complaints, one per channel, through every step ==")
+    broker.start(settings, log=say)
+    topics.create(settings)
+    for step, pid in processes.up(settings).items():
+        say(f"  step {step:11} running (pid {pid})")
+    watcher = Watcher(settings)
+    producer = clients.producer(settings)
+    staff, supervisor = Actor(kind="staff", id="H-001"), Actor(kind="staff", id="SUP-01")
+    try:
+        submitted = []
+        for raw in COMPLAINTS:
+            body = {**raw, "submitted_at": datetime.now(UTC).isoformat()}
+            submission = decode(ComplaintSubmission, json.dumps(body).encode())
+            producer.send(
+                SUBMITTED.name,
+                key=submission.submission_id.encode(),
+                value=encode(submission),
+                headers=headers_for(submission),
+            )
+            submitted.append(submission)
+            say(f"\n[{submission.channel}] {submission.subject}")
+        producer.send(SUBMITTED.name, key=b"broken", value=b'{"channel": "fax", "subject": 42')
+        producer.send(
+            SUBMITTED.name, key=submitted[2].submission_id.encode(), value=encode(submitted[2])
+        )  # the branch re-sends the same complaint
+        producer.flush()
+        say("\n(also sent: one broken submission, and the branch's complaint a second time)")
+
+        def act(case: str, command: object, actor: Actor) -> None:
+            envelope = CommandEnvelope(
+                command_id=uuid.uuid4(),
+                case_id=case,
+                issued_at=datetime.now(UTC),
+                actor=actor,
+                command=command,
+            )
+            producer.send(
+                COMMANDS.name, key=case.encode(), value=encode(envelope), headers=headers_for(envelope)
+            ).get(timeout=30)
+
+        def show(case: str, *types: str) -> object:
+            event = watcher.wait(case, *types, timeout_s=60).event
+            fields = {
+                k: v
+                for k, v in event.model_dump(mode="json").items()
+                if k
+                not in (
+                    "type",
+                    "schema_version",
+                    "terms",
+                    "rationale",
+                    "reasons",
+                    "description",
+                    "instalments",
+                )
+            }
+            say(f"   {event.type:22} {json.dumps(fields, ensure_ascii=False)[:150]}")
+            return event
+
+        cases = [case_id_for(s) for s in submitted]
+        for case, submission in zip(cases, submitted, strict=True):
+            say(f"\n-- case {case} ({submission.channel}: {submission.subject})")
+            show(case, "ComplaintRegistered")
+            show(case, "ComplaintClassified")
+            show(case, "DeadlineStarted")
+            assigned = show(case, "CaseAssigned")
+            handler = Actor(kind="staff", id=assigned.handler_id)  # type: ignore[attr-defined]
+            act(case, RecordContactAttempt(method="phone", outcome="reached"), handler)
+            show(case, "ContactAttempted")
+            show(case, "DeadlineMet")
+        # 1. The credit dispute: hardship learned, restructured repayment, a counter, agreement.
+        credit, wealth, fee = cases
+        act(
+            credit,
+            RecordFacts(
+                summary="Working capital short after a market swing; orders recovering",
+                hardship_cause="market swing",
+                monthly_capacity=Money(amount=Decimal("12000")),
+                willing_to_repay=True,
+            ),
+            Actor(kind="staff", id=watcher.latest(credit, "CaseAssigned").event.handler_id),
+        )  # type: ignore[union-attr]
+        say(f"\n-- {credit}: the credit dispute (worked case 1)")
+        plan = show(credit, "PlanProposed")
+        terms = plan.terms  # type: ignore[attr-defined]
+        say(
+            f"   offer: {terms.term_months} monthly instalments of {terms.instalments[0].amount.amount} "
+            f"{terms.balance.currency}, fees/interest {terms.fees_and_interest}"
+        )
+        show(credit, "PlanOffered")
+        customer = Actor(kind="customer", id=submitted[0].customer_id)
+        act(
+            credit,
+            CounterPlan(
+                plan_id=plan.plan_id,
+                counter=CounterOffer(  # type: ignore[attr-defined]
+                    summary="We can pay 10,000 a month", amount=Money(amount=Decimal("10000"))
+                ),
+            ),
+            customer,
+        )
+        show(credit, "PlanCountered")
+        revised = show(credit, "PlanRevised")
+        say(f"   revised: {revised.terms.term_months} months")  # type: ignore[attr-defined]
+        act(credit, AcceptPlan(plan_id=revised.plan_id), customer)  # type: ignore[attr-defined]
+        show(credit, "PlanAccepted")
+        show(credit, "ExecutionStarted")
+        act(
+            credit,
+            RecordPayment(
+                payment_id=f"PAY-{RUN}",
+                amount=revised.terms.balance,  # type: ignore[attr-defined]
+                paid_at=datetime.now(UTC),
+            ),
+            staff,
+        )
+        show(credit, "MilestoneReached")
+        show(credit, "PlanCompleted")
+        # 2. The wealth-management dispute: explanation with market data; the customer keeps it.
+        say(f"\n-- {wealth}: the wealth-management dispute (worked case 2)")
+        act(
+            wealth,
+            RecordFacts(summary="Customer expected a fixed return"),
+            Actor(kind="staff", id=watcher.latest(wealth, "CaseAssigned").event.handler_id),
+        )  # type: ignore[union-attr]
+        explained = show(wealth, "PlanProposed")
+        act(
+            wealth, AcceptPlan(plan_id=explained.plan_id), Actor(kind="customer", id=submitted[1].customer_id)
+        )  # type: ignore[attr-defined]
+        show(wealth, "PlanAccepted")
+        show(wealth, "PlanCompleted")
+        # 3. The fee charged twice: a refund, executed and confirmed.
+        say(f"\n-- {fee}: the fee charged twice")
+        act(
+            fee,
+            RecordFacts(summary="Duplicate annual fee confirmed in the ledger"),
+            Actor(kind="staff", id="H-002"),
+        )
+        refund = show(fee, "PlanProposed")
+        act(fee, AcceptPlan(plan_id=refund.plan_id), Actor(kind="customer", id=submitted[2].customer_id))  # type: ignore[attr-defined]
+        paid = show(fee, "RedressPaid")
+        act(fee, ConfirmRedress(reference=paid.reference), supervisor)  # type: ignore[attr-defined]
+        show(fee, "PlanCompleted")
+        say("\n-- effect evaluation")
+        for case, submission, score in zip(cases, submitted, (5, 4, 5), strict=True):
+            survey = show(case, "SurveySent")
+            act(
+                case,
+                RecordSatisfaction(
+                    survey_id=survey.survey_id,
+                    csat=score,
+                    nps=score * 2,  # type: ignore[attr-defined]
+                    comment="Thank you",
+                ),
+                Actor(kind="customer", id=submission.customer_id),
+            )
+            show(case, "SatisfactionRecorded")
+            show(case, "CaseClosed")
+        time.sleep(1)
+        watcher.poll()
+        opened = watcher.types(fee).count("ComplaintRegistered")
+        say(f"\nre-sent branch complaint: {opened} case opened (not two)")
+        say(f"broken submission: see `{REJECTED.name}` (reason in the 'error' header)")
+        say("\nAll three cases closed with satisfaction recorded. The services keep running:")
+        say("  accord act CASE COMMAND field=value --actor kind:id   # act on a case")
+        say("  accord down                                           # stop the steps and the broker")
+        return 0
+    finally:
+        producer.close()
+        watcher.close()

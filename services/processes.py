@@ -1,0 +1,88 @@
+"""`accord up` / `accord down`: one process per step, started detached with a pid file and a
+log file each under the data directory; start is idempotent, stop is SIGTERM then SIGKILL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from services.settings import Settings
+from services.steps import NAMES
+
+
+def _pid_file(settings: Settings, step: str) -> Path:
+    return settings.data_dir / "run" / f"{step}.pid"
+
+
+def running(settings: Settings, step: str) -> int | None:
+    try:
+        pid = int(_pid_file(settings, step).read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists() and stat.read_text().split(") ", 1)[-1].startswith("Z"):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # our own child that died: reap it
+        return None
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists() and f"run\0{step}".encode() not in cmdline.read_bytes():
+        return None
+    return pid
+
+
+def start(settings: Settings, step: str, env: dict[str, str] | None = None) -> int:
+    pid = running(settings, step)
+    if pid:
+        return pid
+    (settings.data_dir / "run").mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    full_env = {
+        **os.environ,
+        **(env or {}),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "ACCORD_DATA_DIR": str(settings.data_dir),
+    }
+    with open(settings.data_dir / "logs" / f"{step}.log", "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own command line
+            [sys.executable, "-m", "services.cli", "run", step],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            start_new_session=True,
+        )
+    _pid_file(settings, step).write_text(str(proc.pid))
+    return proc.pid
+
+
+def stop(settings: Settings, step: str, grace_s: float = 20.0) -> bool:
+    pid = running(settings, step)
+    if pid is None:
+        _pid_file(settings, step).unlink(missing_ok=True)
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and running(settings, step):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    if running(settings, step):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    _pid_file(settings, step).unlink(missing_ok=True)
+    return True
+
+
+def up(settings: Settings, steps: tuple[str, ...] = NAMES) -> dict[str, int]:
+    return {step: start(settings, step) for step in steps}
+
+
+def down(settings: Settings, steps: tuple[str, ...] = NAMES) -> list[str]:
+    return [step for step in steps if stop(settings, step)]

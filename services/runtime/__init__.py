@@ -1,0 +1,1 @@
+"""What every step shares: its store, the consumer loop, the relay and the clock."""

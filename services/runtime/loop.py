@@ -1,0 +1,406 @@
+"""The one consumer loop, shared by every step: read Kafka, decode, let the step's pure core
+decide, record the new events together with the consumed position in one transaction, and
+hand them to the relay. Redeliveries (same offset, or the same input at a new offset) have no
+second effect; bad input is recorded as a rejection and the stream goes on."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from kafka import TopicPartition
+
+from events.base import Actor, Message
+from events.codec import DecodeError, content_hash, decode, encode
+from events.commands import CommandEnvelope
+from events.envelope import Envelope
+from events.submission import ComplaintSubmission
+from events.topics import DEADLETTER, REJECTED, SUBMITTED, by_name, event_topic
+from services import clients
+from services.runtime import metrics
+from services.runtime.clock import SystemClock
+from services.runtime.relay import Relay, rejection
+from services.runtime.step import Input, Tick
+from services.runtime.store import EMIT, REJECT, SEEN, Conflict, Item, StepStore
+from services.settings import Settings
+
+log = logging.getLogger("accord.loop")
+NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4c4f-9a57-2f0b8b7d1e11")
+MODELS: dict[str, type[Message]] = {
+    "submission": ComplaintSubmission,
+    "command": CommandEnvelope,
+    "event": Envelope,
+}
+
+
+def submission_id(submission: ComplaintSubmission) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"submission|{submission.channel}|{submission.submission_id}")
+
+
+@dataclass
+class Stream:
+    """What the runtime knows of one stream: the step's own state plus bookkeeping."""
+
+    core: Any
+    version: int = 0
+    seen: set[str] = field(default_factory=set)
+    chains: dict[str, tuple[int, str]] = field(default_factory=dict)  # case -> (seq, hash)
+
+
+def input_identity(message: Input, raw: bytes) -> tuple[str, uuid.UUID, str | None]:
+    """(dedupe id, correlation id, hash of the input's bytes) of an input."""
+    if isinstance(message, Envelope):
+        return str(message.event_id), message.correlation_id, content_hash(raw)
+    if isinstance(message, CommandEnvelope):
+        return str(message.command_id), message.command_id, content_hash(raw)
+    if isinstance(message, ComplaintSubmission):
+        sid = submission_id(message)
+        return str(sid), sid, content_hash(raw)
+    raise TypeError(message)
+
+
+class Runner:
+    """Runs one step: `Runner(step_module, settings).run(stop)`."""
+
+    def __init__(self, step: Any, settings: Settings, clock: Any = None, cache_size: int = 5000) -> None:
+        self.step = step
+        self.name: str = step.STEP
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.store = StepStore.open(self.name, settings.data_dir, settings.database_url)
+        self.cache: OrderedDict[str, Stream] = OrderedDict()
+        self.cache_size = cache_size
+        self.timers: dict[str, datetime] = {}
+        self.relay: Relay | None = None
+        self.consumer: Any = None
+        # Fault injection for the crash tests: SIGKILL this process right after the Nth
+        # recorded input, before the relay has published it. Never set in production.
+        self.kill_after = int(os.environ.get("ACCORD_FAULT_KILL_AFTER_RECORDS", "0") or 0)
+        self.recorded = 0
+
+    # -- state -------------------------------------------------------------------------------
+    def load(self, key: str) -> Stream:
+        stream = self.cache.get(key)
+        if stream is None:
+            stream = Stream(core=self.step.initial())
+            self._fold(stream, self.store.stream(key))
+            self.cache[key] = stream
+        self.cache.move_to_end(key)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)  # bounded: memory stays flat however many cases
+        return stream
+
+    def _fold(self, stream: Stream, items: list[tuple[int, Item]]) -> None:
+        for version, item in items:
+            stream.version = version
+            if item.kind not in (SEEN, EMIT):
+                continue
+            message = decode(MODELS[by_name(item.topic).carries], item.data)
+            if item.kind == SEEN:
+                stream.seen.add(input_identity(message, item.data)[0])
+            elif item.kind == EMIT:
+                assert isinstance(message, Envelope)
+                stream.chains[message.case_id] = (message.sequence, content_hash(item.data))
+            stream.core = self.step.evolve(stream.core, message)
+
+    # -- one input ---------------------------------------------------------------------------
+    def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> str:
+        """Process one Kafka record; returns what happened (for tests and logs)."""
+        source = f"{topic}:{partition}"
+        position = Tracking(source, offset)
+        metrics.CONSUMED.labels(self.name, topic).inc()
+        carries = by_name(topic).carries
+        try:
+            message = decode(MODELS[carries], value)
+        except DecodeError as exc:
+            return self._reject(topic, partition, offset, key, value, exc, position)
+        if not self.step.interested(message):
+            return "skipped"
+        stream_key = self.step.route(message)
+        if stream_key is None:
+            return "skipped"
+        started = time.perf_counter()
+        stream = self.load(stream_key)
+        identity, correlation, cause_hash = input_identity(message, value or b"")
+        if identity in stream.seen:
+            metrics.DUPLICATES.labels(self.name).inc()
+            self._advance(position)
+            return "duplicate"
+        seen = Item(SEEN, topic, _type_of(message), 1, "", value or b"")
+        outcome = self._decide_and_record(
+            stream_key,
+            stream,
+            message,
+            seen,
+            position,
+            correlation=correlation,
+            causation=_causation(message),
+            cause_hash=cause_hash,
+        )
+        metrics.LATENCY.labels(self.name).observe(time.perf_counter() - started)
+        return outcome
+
+    def tick(self, now: datetime | None = None) -> int:
+        """Let every stream whose timer is due decide what the passing of time means."""
+        now = now or self.clock.now()
+        due = [key for key, at in self.timers.items() if at <= now]
+        fired = 0
+        for key in due:
+            stream = self.load(key)
+            before = stream.version
+            self._decide_and_record(key, stream, Tick(now), None, None, now=now)
+            fired += stream.version - before
+        return fired
+
+    def _decide_and_record(
+        self,
+        key: str,
+        stream: Stream,
+        message: Input,
+        seen: Item | None,
+        position: Tracking | None,
+        *,
+        correlation: uuid.UUID | None = None,
+        causation: uuid.UUID | None = None,
+        cause_hash: str | None = None,
+        now: datetime | None = None,
+    ) -> str:
+        now = now or self.clock.now()
+        core = self.step.evolve(stream.core, message) if seen is not None else stream.core
+        emits = self.step.decide(core, message, now, self.settings)
+        items: list[Item] = [seen] if seen is not None else []
+        chains = dict(stream.chains)
+        actor_default = (
+            message.actor if isinstance(message, CommandEnvelope) else Actor(kind="system", id=self.name)
+        )
+        customer = getattr(core, "customer_id", None)
+        for index, emit in enumerate(emits):
+            # A timer's stream key is its case id (steps with timers keep one stream per case).
+            case_id = emit.case_id or _case_of(message) or (key if isinstance(message, Tick) else None)
+            if case_id is None:
+                raise ValueError(f"{self.name}: emitted {type(emit.event).__name__} without a case")
+            sequence, previous = chains.get(case_id, (0, None))
+            envelope = Envelope(
+                event_id=uuid.uuid5(NAMESPACE, f"{self.name}|{key}|{stream.version}|{index}"),
+                case_id=case_id,
+                occurred_at=now,
+                step=self.name,
+                sequence=sequence + 1,
+                correlation_id=correlation or uuid.uuid5(NAMESPACE, f"case|{case_id}"),
+                causation_id=causation,
+                actor=emit.actor or actor_default,
+                customer_id=getattr(emit.event, "customer_id", None) or customer,
+                prev_hash=previous,
+                cause_hash=cause_hash,
+                personal=emit.personal,
+                event=emit.event,  # type: ignore[arg-type]
+            )
+            data = encode(envelope)
+            chains[case_id] = (sequence + 1, content_hash(data))
+            items.append(
+                Item(
+                    EMIT,
+                    event_topic(self.name).name,
+                    _type_of(envelope),
+                    envelope.event.schema_version,
+                    case_id,
+                    data,
+                )
+            )  # type: ignore[union-attr]
+        if not items:
+            return "no-op"
+        try:
+            self.store.record(key, stream.version, items, position)
+        except Conflict:
+            # Recorded before (a redelivery at the same offset) or written by another
+            # instance: forget the cached state and let the next read reload it.
+            self.cache.pop(key, None)
+            metrics.DUPLICATES.labels(self.name).inc()
+            return "duplicate"
+        self._fold(stream, [(stream.version + i + 1, item) for i, item in enumerate(items)])
+        self._count_recorded()
+        for emit in emits:
+            metrics.EMITTED.labels(self.name, type(emit.event).__name__).inc()
+            if type(emit.event).__name__ == "CommandRejected":
+                metrics.COMMANDS_REFUSED.labels(self.name, emit.event.command_type).inc()  # type: ignore[attr-defined]
+        self._set_timer(key, stream)
+        return "recorded" if emits else "noted"
+
+    def _count_recorded(self) -> None:
+        self.recorded += 1
+        if self.kill_after and self.recorded >= self.kill_after:
+            log.warning("%s: fault injection: SIGKILL after %d recorded inputs", self.name, self.recorded)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def _set_timer(self, key: str, stream: Stream) -> None:
+        next_due = getattr(self.step, "next_due", None)
+        if next_due is None:
+            return
+        due = next_due(stream.core)
+        if due is None:
+            self.timers.pop(key, None)
+        else:
+            self.timers[key] = due
+        metrics.TIMERS.labels(self.name).set(len(self.timers))
+
+    def _advance(self, position: Tracking) -> None:
+        with contextlib.suppress(Conflict):
+            self.store.record("", 0, [], position)
+
+    def _reject(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        exc: DecodeError,
+        position: Tracking,
+    ) -> str:
+        target = REJECTED if topic == SUBMITTED.name else DEADLETTER
+        item = Item(
+            REJECT,
+            target.name,
+            "Rejected",
+            1,
+            "",
+            rejection(value, key, exc.reason, exc.field, topic, partition, offset),
+        )
+        try:
+            self.store.record(f"rejected|{topic}|{partition}|{offset}", 0, [item], position)
+        except Conflict:
+            return "duplicate"
+        self._count_recorded()
+        metrics.REJECTED.labels(self.name, topic).inc()
+        log.warning("%s rejected %s[%d]@%d: %s", self.name, topic, partition, offset, exc.reason)
+        return "rejected"
+
+    # -- the loop ----------------------------------------------------------------------------
+    def rebuild_timers(self) -> None:
+        """Find the open timers after a restart: one pass over the step's own history."""
+        if getattr(self.step, "next_due", None) is None:
+            return
+        keys: set[str] = set()
+        after = 0
+        while True:
+            batch = self.store.notifications(after, 2000)
+            if not batch:
+                break
+            keys.update(
+                str(n.originator_id)
+                for n in batch
+                if not str(n.originator_id).startswith(("rejected|", "meta|"))
+            )
+            after = batch[-1].id
+        for key in keys:
+            stream = Stream(core=self.step.initial())
+            self._fold(stream, self.store.stream(key))
+            self._set_timer(key, stream)
+
+    def start(self) -> None:
+        anchor = event_topic(self.name).name
+        self.relay = Relay(
+            self.name,
+            self.store,
+            self.settings,
+            anchor_topic=anchor,
+            on_publish=lambda t, k: metrics.PUBLISHED.labels(self.name, t).inc(),
+        )
+        published = self.relay.publish()  # whatever was recorded before a crash goes out now
+        if published:
+            log.info("%s: published %d message(s) recorded before the last stop", self.name, published)
+        self.rebuild_timers()
+        self.consumer = clients.consumer(
+            self.settings,
+            group_id=f"accord-{self.name}",
+            max_poll_records=500,
+            client_id=f"accord-{self.name}",
+        )
+        # One instance per step owns every input partition (the store's tracking is the truth;
+        # the group's committed offsets only report lag). Scaling out means splitting the
+        # partitions between instances, each with its own store.
+        partitions = self._partitions()
+        self.consumer.assign(partitions)
+        for tp in partitions:
+            recorded = self.store.position(f"{tp.topic}:{tp.partition}")
+            if recorded is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, recorded + 1)
+
+    def _partitions(self, timeout_s: float = 60.0) -> list[TopicPartition]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = {topic: self.consumer.partitions_for_topic(topic) for topic in self.step.INPUTS}
+            missing = [topic for topic, parts in found.items() if not parts]
+            if not missing:
+                return [TopicPartition(topic, p) for topic, parts in found.items() for p in sorted(parts)]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: topics {missing} do not exist; run `accord topics create`")
+            time.sleep(0.5)
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        stop = stop or threading.Event()
+        self.start()
+        assert self.relay is not None
+        last_tick = 0.0
+        try:
+            while not stop.is_set():
+                batch = self.consumer.poll(timeout_ms=200)
+                for tp, records in batch.items():
+                    for record in records:
+                        try:
+                            self.handle(tp.topic, tp.partition, record.offset, record.key, record.value)
+                        except Exception:
+                            metrics.ERRORS.labels(self.name).inc()
+                            raise
+                if time.monotonic() - last_tick >= self.settings.tick_seconds:
+                    self.tick()
+                    last_tick = time.monotonic()
+                if self.relay.backlog():
+                    self.relay.publish()
+                metrics.BACKLOG.labels(self.name).set(self.relay.backlog())
+                if batch:
+                    self.consumer.commit_async()  # advisory, for lag; the store holds the truth
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.consumer is not None:
+            self.consumer.close(autocommit=False)
+            self.consumer = None
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
+
+
+def _type_of(message: Message) -> str:
+    if isinstance(message, Envelope):
+        return message.event.type  # type: ignore[union-attr,no-any-return]
+    if isinstance(message, CommandEnvelope):
+        return message.command.type  # type: ignore[union-attr,no-any-return]
+    return type(message).__name__
+
+
+def _case_of(message: Input) -> str | None:
+    return message.case_id if isinstance(message, Envelope | CommandEnvelope) else None
+
+
+def _causation(message: Input) -> uuid.UUID | None:
+    if isinstance(message, Envelope):
+        return message.event_id
+    if isinstance(message, CommandEnvelope):
+        return message.command_id
+    if isinstance(message, ComplaintSubmission):
+        return submission_id(message)
+    return None

@@ -1,0 +1,38 @@
+"""Prometheus metrics shared by every step. No case, customer or other unbounded id is ever
+a label: only step, topic, event type and outcome."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+CONSUMED = Counter("accord_messages_consumed_total", "Kafka records a step consumed", ["step", "topic"])
+EMITTED = Counter("accord_events_emitted_total", "Events a step recorded for publishing", ["step", "type"])
+PUBLISHED = Counter("accord_messages_published_total", "Messages the relay published", ["step", "topic"])
+REJECTED = Counter("accord_messages_rejected_total", "Inputs that could not be accepted", ["step", "topic"])
+DUPLICATES = Counter("accord_duplicates_ignored_total", "Redelivered inputs that had no effect", ["step"])
+COMMANDS_REFUSED = Counter(
+    "accord_commands_rejected_total", "Commands that did not fit the case", ["step", "command"]
+)
+ERRORS = Counter("accord_errors_total", "Unexpected errors while processing", ["step"])
+LATENCY = Histogram(
+    "accord_processing_seconds",
+    "Time to decide and record one input",
+    ["step"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+)
+BACKLOG = Gauge("accord_relay_backlog", "Recorded messages not yet published", ["step"])
+LAG = Gauge(
+    "accord_consumer_lag", "Records behind the end of each input partition", ["step", "topic", "partition"]
+)
+TIMERS = Gauge("accord_timers_pending", "Streams with a timer set", ["step"])
+
+PORTS = {"intake": 0, "contact": 1, "planning": 2, "execution": 3, "evaluation": 4, "sla": 5}
+
+
+def serve(step: str, base_port: int) -> int | None:
+    """Expose /metrics on base_port + the step's offset (see README); None when disabled."""
+    if not base_port:
+        return None
+    port = base_port + PORTS.get(step, 6)
+    start_http_server(port, addr="127.0.0.1")
+    return port

@@ -1,0 +1,263 @@
+"""Execution: consumes `negotiation.planning`, closures and commands (payments, redress
+confirmations); emits ExecutionStarted, PaymentMatched, InstalmentMissed, MilestoneReached,
+ProgressNotified, RedressPaid, RedressConfirmed, PlanCompleted or PlanDefaulted (which sends
+the case back to planning). Keeps a timer for the next instalment's due date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from events.base import Money
+from events.commands import ConfirmRedress, RecordPayment
+from events.evaluation import CaseClosed
+from events.execution import (
+    ExecutionStarted,
+    InstalmentMissed,
+    MilestoneReached,
+    PaymentMatched,
+    PlanCompleted,
+    PlanDefaulted,
+    ProgressNotified,
+    RedressConfirmed,
+    RedressPaid,
+)
+from events.planning import PlanAccepted, PlanProposed, PlanRevised
+from events.plans import Redress, RepaymentRestructuring
+from events.topics import COMMANDS, STEP_TOPICS
+from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.settings import Settings
+
+STEP = "execution"
+INPUTS = (STEP_TOPICS["planning"].name, STEP_TOPICS["evaluation"].name, COMMANDS.name)
+MILESTONES = (25, 50, 75)
+
+
+@dataclass(frozen=True)
+class Instalment:
+    number: int
+    due_on: date
+    amount: Decimal
+    paid: Decimal = Decimal(0)
+    missed: bool = False
+
+    @property
+    def settled(self) -> bool:
+        return self.paid >= self.amount
+
+
+@dataclass(frozen=True)
+class State:
+    known: bool = False
+    customer_id: str | None = None
+    offers: dict[str, object] = field(default_factory=dict)  # plan id -> terms
+    plan_id: str | None = None
+    kind: str | None = None
+    currency: str = "CNY"
+    schedule: tuple[Instalment, ...] = ()
+    status: str = "idle"  # running | awaiting_confirmation | completed | defaulted
+    milestones: frozenset[int] = field(default_factory=frozenset)
+    reference: str | None = None
+    closed: bool = False
+
+
+def interested(message: Input) -> bool:
+    return (
+        isinstance(message, Tick)
+        or isinstance(event_of(message), PlanProposed | PlanRevised | PlanAccepted | CaseClosed)
+        or isinstance(command_of(message), RecordPayment | ConfirmRedress)
+    )
+
+
+def route(message: Input) -> str | None:
+    return case_of(message)
+
+
+def initial() -> State:
+    return State()
+
+
+def _percent(schedule: tuple[Instalment, ...]) -> int:
+    total = sum(i.amount for i in schedule)
+    paid = sum(min(i.paid, i.amount) for i in schedule)
+    return int(paid * 100 / total) if total else 100
+
+
+def evolve(state: State, message: Input) -> State:
+    e = event_of(message)
+    if isinstance(e, PlanProposed | PlanRevised):
+        return replace(
+            state,
+            known=True,
+            customer_id=message.customer_id,  # type: ignore[union-attr]
+            offers={**state.offers, e.plan_id: e.terms},
+        )
+    if isinstance(e, ExecutionStarted):
+        terms = state.offers.get(e.plan_id)
+        schedule: tuple[Instalment, ...] = ()
+        currency = state.currency
+        if isinstance(terms, RepaymentRestructuring):
+            schedule = tuple(Instalment(i.number, i.due_on, i.amount.amount) for i in terms.instalments)
+            currency = terms.balance.currency
+        return replace(
+            state,
+            plan_id=e.plan_id,
+            kind=e.plan_kind,
+            schedule=schedule,
+            currency=currency,
+            status="running",
+            milestones=frozenset(),
+        )
+    if isinstance(e, PaymentMatched):
+        schedule = tuple(
+            replace(i, paid=i.paid + e.amount.amount) if i.number == e.instalment else i
+            for i in state.schedule
+        )
+        return replace(state, schedule=schedule)
+    if isinstance(e, InstalmentMissed):
+        schedule = tuple(replace(i, missed=True) if i.number == e.instalment else i for i in state.schedule)
+        return replace(state, schedule=schedule)
+    if isinstance(e, MilestoneReached):
+        return replace(state, milestones=state.milestones | {e.percent_done})
+    if isinstance(e, RedressPaid):
+        return replace(state, status="awaiting_confirmation", reference=e.reference)
+    if isinstance(e, PlanCompleted):
+        return replace(state, status="completed")
+    if isinstance(e, PlanDefaulted):
+        return replace(state, status="defaulted")
+    if isinstance(e, CaseClosed):
+        return replace(state, closed=True)
+    return state
+
+
+def next_due(state: State) -> datetime | None:
+    """The morning after the earliest unpaid instalment that is not yet marked missed."""
+    if state.status != "running" or state.closed:
+        return None
+    open_ = [i for i in state.schedule if not i.settled and not i.missed]
+    if not open_:
+        return None
+    return datetime.combine(min(i.due_on for i in open_) + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
+    e = event_of(message)
+    if isinstance(e, PlanAccepted):
+        terms = state.offers.get(e.plan_id)
+        if terms is None or state.status == "running":
+            return []
+        kind = terms.kind  # type: ignore[attr-defined]
+        count = len(terms.instalments) if isinstance(terms, RepaymentRestructuring) else 0
+        out = [Emit(ExecutionStarted(plan_id=e.plan_id, plan_kind=kind, instalments=count))]
+        if isinstance(terms, Redress):
+            out.append(Emit(RedressPaid(plan_id=e.plan_id, amount=terms.amount, reference=f"RD-{e.plan_id}")))
+        elif not isinstance(terms, RepaymentRestructuring):
+            out.append(Emit(PlanCompleted(plan_id=e.plan_id)))  # explanation / apology delivered
+        return out
+    if isinstance(message, Tick):
+        return _missed(state, message.now, rules)
+    command = command_of(message)
+    if command is None:
+        return []
+    if not state.known:
+        return refuse(message, f"unknown case {case_of(message)}")
+    if state.closed:
+        return refuse(message, f"case {case_of(message)} is closed")
+    if isinstance(command, ConfirmRedress):
+        if state.status != "awaiting_confirmation" or command.reference != state.reference:
+            return refuse(message, f"no redress {command.reference} awaits confirmation")
+        return [
+            Emit(RedressConfirmed(plan_id=state.plan_id, reference=command.reference)),  # type: ignore[arg-type]
+            Emit(PlanCompleted(plan_id=state.plan_id)),
+        ]  # type: ignore[arg-type]
+    if isinstance(command, RecordPayment):
+        if state.status != "running" or not state.schedule:
+            return refuse(message, "no repayment plan is running for this case")
+        return _apply_payment(state, command, message.actor)  # type: ignore[union-attr]
+    return []
+
+
+def _apply_payment(state: State, payment: RecordPayment, actor: object) -> list[Emit]:
+    out: list[Emit] = []
+    left = payment.amount.amount
+    schedule = list(state.schedule)
+    for index, inst in enumerate(schedule):
+        if left <= 0:
+            break
+        if inst.settled:
+            continue
+        take = min(left, inst.amount - inst.paid)
+        left -= take
+        schedule[index] = replace(inst, paid=inst.paid + take)
+        out.append(
+            Emit(
+                PaymentMatched(
+                    plan_id=state.plan_id,
+                    payment_id=payment.payment_id,
+                    instalment=inst.number,  # type: ignore[arg-type]
+                    amount=Money(amount=take, currency=state.currency),
+                    paid_at=payment.paid_at,
+                    instalment_settled=schedule[index].settled,
+                )
+            )
+        )
+    percent = _percent(tuple(schedule))
+    for mark in MILESTONES:
+        if percent >= mark and mark not in state.milestones:
+            out.append(Emit(MilestoneReached(plan_id=state.plan_id, percent_done=mark)))  # type: ignore[arg-type]
+            out.append(
+                Emit(
+                    ProgressNotified(
+                        plan_id=state.plan_id,
+                        percent_done=mark,
+                        method="app",  # type: ignore[arg-type]
+                        message=f"Your repayment plan is {mark}% done.",
+                    )
+                )
+            )
+    if all(i.settled for i in schedule):
+        out.append(
+            Emit(
+                ProgressNotified(
+                    plan_id=state.plan_id,
+                    percent_done=100,
+                    method="app",  # type: ignore[arg-type]
+                    message="Your repayment plan is complete.",
+                )
+            )
+        )
+        out.append(Emit(PlanCompleted(plan_id=state.plan_id)))  # type: ignore[arg-type]
+    return out
+
+
+def _missed(state: State, now: datetime, rules: Settings) -> list[Emit]:
+    if state.status != "running" or state.closed:
+        return []
+    out: list[Emit] = []
+    missed = sum(1 for i in state.schedule if i.missed and not i.settled)
+    for inst in state.schedule:
+        if not inst.settled and not inst.missed and inst.due_on < now.date():
+            missed += 1
+            out.append(
+                Emit(
+                    InstalmentMissed(
+                        plan_id=state.plan_id,
+                        instalment=inst.number,  # type: ignore[arg-type]
+                        due_on=inst.due_on,
+                        missed_count=missed,
+                    )
+                )
+            )
+    if out and missed >= rules.default_tolerance_missed:
+        arrears = sum((i.amount - i.paid) for i in state.schedule if not i.settled and i.due_on < now.date())
+        out.append(
+            Emit(
+                PlanDefaulted(
+                    plan_id=state.plan_id,
+                    missed_instalments=missed,  # type: ignore[arg-type]
+                    arrears=Money(amount=arrears, currency=state.currency),
+                )
+            )
+        )
+    return out

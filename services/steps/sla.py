@@ -1,0 +1,273 @@
+"""SLA (the regulatory clock): consumes `negotiation.intake`, `negotiation.contact`,
+`negotiation.planning`, closures and clock commands; emits one event per deadline crossing:
+DeadlineStarted, DeadlineWarned (75%, 90%), DeadlineBreached, DeadlineExtended,
+DeadlinePaused, DeadlineResumed, DeadlineRestarted and DeadlineMet. Time is the `now` it is
+given, so tests move it at will."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from events.commands import ExtendDeadline, PauseClock, ResumeClock
+from events.contact import CaseAssigned, ContactAttempted
+from events.evaluation import CaseClosed
+from events.intake import ComplaintRegistered, NewFactsReported
+from events.planning import PlanOffered, RouteChosen
+from events.sla import (
+    DeadlineBreached,
+    DeadlineExtended,
+    DeadlineMet,
+    DeadlinePaused,
+    DeadlineRestarted,
+    DeadlineResumed,
+    DeadlineStarted,
+    DeadlineWarned,
+)
+from events.topics import COMMANDS, STEP_TOPICS
+from services.rules import deadlines
+from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.settings import Settings
+
+STEP = "sla"
+INPUTS = (
+    STEP_TOPICS["intake"].name,
+    STEP_TOPICS["contact"].name,
+    STEP_TOPICS["planning"].name,
+    STEP_TOPICS["evaluation"].name,
+    COMMANDS.name,
+)
+EVENTS_IN = (
+    ComplaintRegistered,
+    NewFactsReported,
+    CaseAssigned,
+    ContactAttempted,
+    PlanOffered,
+    RouteChosen,
+    CaseClosed,
+)
+
+
+@dataclass(frozen=True)
+class Clock:
+    started_at: datetime
+    due_at: datetime
+    paused_at: datetime | None = None
+    paused_seconds: int = 0
+    warned: frozenset[int] = frozenset()
+    breached: bool = False
+    met: bool = False
+    tiers: frozenset[str] = frozenset()
+
+    @property
+    def running(self) -> bool:
+        return not self.met and self.paused_at is None
+
+    def percent_used(self, now: datetime) -> float:
+        span = (self.due_at - self.started_at).total_seconds() - self.paused_seconds
+        used = (now - self.started_at).total_seconds() - self.paused_seconds
+        return 100.0 * used / span if span > 0 else 100.0
+
+    def at_percent(self, percent: int) -> datetime:
+        span = (self.due_at - self.started_at).total_seconds() - self.paused_seconds
+        return self.started_at + timedelta(seconds=self.paused_seconds + span * percent / 100)
+
+
+@dataclass(frozen=True)
+class State:
+    registered: bool = False
+    customer_id: str | None = None
+    policy: str = "CN-2020"
+    clocks: dict[str, Clock] = field(default_factory=dict)
+    closed: bool = False
+
+
+def interested(message: Input) -> bool:
+    return (
+        isinstance(message, Tick)
+        or isinstance(event_of(message), EVENTS_IN)
+        or isinstance(command_of(message), ExtendDeadline | PauseClock | ResumeClock)
+    )
+
+
+def route(message: Input) -> str | None:
+    return case_of(message)
+
+
+def initial() -> State:
+    return State()
+
+
+def _set(state: State, name: str, clock: Clock) -> State:
+    return replace(state, clocks={**state.clocks, name: clock})
+
+
+def evolve(state: State, message: Input) -> State:
+    e = event_of(message)
+    if isinstance(e, ComplaintRegistered):
+        return replace(state, registered=True, customer_id=e.customer_id, policy=e.policy)
+    if isinstance(e, CaseClosed):
+        return replace(state, closed=True)
+    clock = state.clocks.get(getattr(e, "deadline", ""))
+    if isinstance(e, DeadlineStarted | DeadlineRestarted):
+        return _set(state, e.deadline, Clock(started_at=e.started_at, due_at=e.due_at))
+    if clock is None:
+        return state
+    if isinstance(e, DeadlineWarned):
+        return _set(state, e.deadline, replace(clock, warned=clock.warned | {e.percent_used}))
+    if isinstance(e, DeadlineBreached):
+        return _set(state, e.deadline, replace(clock, breached=True))
+    if isinstance(e, DeadlineMet):
+        return _set(state, e.deadline, replace(clock, met=True))
+    if isinstance(e, DeadlineExtended):
+        return _set(
+            state,
+            e.deadline,
+            replace(clock, due_at=e.due_at, tiers=clock.tiers | {e.tier}, breached=False, warned=frozenset()),
+        )
+    if isinstance(e, DeadlinePaused):
+        occurred = message.occurred_at  # type: ignore[union-attr]
+        return _set(state, e.deadline, replace(clock, paused_at=occurred))
+    if isinstance(e, DeadlineResumed):
+        return _set(
+            state,
+            e.deadline,
+            replace(
+                clock, paused_at=None, due_at=e.due_at, paused_seconds=clock.paused_seconds + e.paused_seconds
+            ),
+        )
+    return state
+
+
+def next_due(state: State) -> datetime | None:
+    """When the next warning or breach falls due, over all running clocks."""
+    times = []
+    for clock in state.clocks.values():
+        if not clock.running or clock.breached:
+            continue
+        pending = [
+            clock.at_percent(p) for p in deadlines.table(state.policy).warn_at if p not in clock.warned
+        ]
+        times.append(min([*pending, clock.due_at]))
+    return min(times) if times else None
+
+
+def _met(state: State, name: str, now: datetime) -> list[Emit]:
+    clock = state.clocks.get(name)
+    if clock is None or clock.met:
+        return []
+    return [Emit(DeadlineMet(deadline=name, met_at=now, due_at=clock.due_at))]
+
+
+def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
+    e = event_of(message)
+    if isinstance(e, ComplaintRegistered):
+        return [
+            Emit(
+                DeadlineStarted(
+                    deadline="decision",
+                    policy=e.policy,
+                    started_at=e.received_at,
+                    due_at=deadlines.decision_due(e.policy, e.received_at),
+                )
+            )
+        ]
+    if isinstance(e, NewFactsReported) and not state.closed:
+        return [
+            Emit(
+                DeadlineRestarted(
+                    deadline="decision",
+                    started_at=e.received_at,
+                    due_at=deadlines.decision_due(state.policy, e.received_at),
+                )
+            )
+        ]
+    if isinstance(e, CaseAssigned) and "first_contact" not in state.clocks:
+        return [
+            Emit(
+                DeadlineStarted(
+                    deadline="first_contact",
+                    policy=state.policy,
+                    started_at=now,
+                    due_at=e.first_contact_due_at,
+                )
+            )
+        ]
+    if isinstance(e, ContactAttempted) and e.outcome == "reached":
+        return _met(state, "first_contact", now)
+    if isinstance(e, PlanOffered | RouteChosen):
+        return _met(state, "decision", now)
+    if isinstance(e, CaseClosed):
+        return [x for name in sorted(state.clocks) for x in _met(state, name, now)]
+    if isinstance(message, Tick):
+        return _crossings(state, message.now)
+    command = command_of(message)
+    if command is None:
+        return []
+    if not state.registered:
+        return refuse(message, f"unknown case {case_of(message)}")
+    if state.closed:
+        return refuse(message, f"case {case_of(message)} is closed")
+    clock = state.clocks.get("decision")
+    if clock is None or clock.met:
+        return refuse(message, "the decision deadline is not running")
+    actor = message.actor  # type: ignore[union-attr]
+    if isinstance(command, ExtendDeadline):
+        if actor.kind != "staff":
+            return refuse(message, "only staff with approval can extend a deadline")
+        if command.tier in clock.tiers:
+            return refuse(message, f"the deadline was already extended as {command.tier}")
+        if command.tier == "especially_complex" and "complex" not in clock.tiers:
+            return refuse(message, "extend as complex first; especially complex is a further extension")
+        due = deadlines.extended_due(state.policy, clock.started_at, command.tier, clock.due_at)
+        if due is None:
+            return refuse(message, f"policy {state.policy} allows no {command.tier} extension")
+        due += timedelta(seconds=clock.paused_seconds)
+        return [
+            Emit(
+                DeadlineExtended(
+                    deadline="decision",
+                    tier=command.tier,
+                    due_at=due,
+                    approved_by=actor.id,
+                    customer_informed=command.customer_informed,
+                )
+            )
+        ]
+    if isinstance(command, PauseClock):
+        if command.reason == "awaiting_customer" and rules.awaiting_customer_counts:
+            return refuse(
+                message,
+                "waiting on the customer counts towards the deadline here (ACCORD_AWAITING_CUSTOMER_COUNTS)",
+            )
+        if clock.paused_at is not None:
+            return refuse(message, "the clock is already paused")
+        return [Emit(DeadlinePaused(deadline="decision", reason=command.reason, note=command.note))]
+    if isinstance(command, ResumeClock):
+        if clock.paused_at is None:
+            return refuse(message, "the clock is not paused")
+        paused = int((now - clock.paused_at).total_seconds())
+        return [
+            Emit(
+                DeadlineResumed(
+                    deadline="decision",
+                    paused_seconds=paused,
+                    due_at=clock.due_at + timedelta(seconds=paused),
+                )
+            )
+        ]
+    return []
+
+
+def _crossings(state: State, now: datetime) -> list[Emit]:
+    out: list[Emit] = []
+    for name, clock in sorted(state.clocks.items()):
+        if not clock.running or clock.breached or state.closed:
+            continue
+        used = clock.percent_used(now)
+        for percent in deadlines.table(state.policy).warn_at:
+            if used >= percent and percent not in clock.warned and now < clock.due_at:
+                out.append(Emit(DeadlineWarned(deadline=name, percent_used=percent, due_at=clock.due_at)))
+        if now >= clock.due_at:
+            out.append(Emit(DeadlineBreached(deadline=name, due_at=clock.due_at)))
+    return out

@@ -1,0 +1,73 @@
+"""Reads the step topics as a client would, to wait for what a case has become. Used by the
+demo, `accord act --wait` and the integration tests; never writes anything."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from kafka import TopicPartition
+
+from events.codec import DecodeError, decode
+from events.envelope import Envelope
+from events.topics import STEP_TOPICS
+from services import clients
+from services.settings import Settings
+
+
+class Watcher:
+    def __init__(self, settings: Settings, *, from_beginning: bool = False) -> None:
+        self.consumer = clients.consumer(settings, client_id="accord-watch")
+        names = [t.name for t in STEP_TOPICS.values()]
+        parts = [
+            TopicPartition(name, p)
+            for name in names
+            for p in sorted(self.consumer.partitions_for_topic(name) or [])
+        ]
+        self.consumer.assign(parts)
+        if from_beginning:
+            self.consumer.seek_to_beginning(*parts)
+        else:
+            for tp, end in self.consumer.end_offsets(parts).items():
+                self.consumer.seek(tp, end)
+        self.cases: dict[str, list[Envelope]] = defaultdict(list)
+        self.ids: set = set()
+
+    def poll(self, timeout_ms: int = 200) -> int:
+        count = 0
+        for records in self.consumer.poll(timeout_ms=timeout_ms).values():
+            for record in records:
+                try:
+                    envelope = decode(Envelope, record.value)
+                except DecodeError:
+                    continue
+                if envelope.event_id in self.ids:
+                    continue
+                self.ids.add(envelope.event_id)
+                self.cases[envelope.case_id].append(envelope)
+                count += 1
+        return count
+
+    def types(self, case_id: str) -> list[str]:
+        return [e.event.type for e in self.cases.get(case_id, [])]  # type: ignore[union-attr]
+
+    def wait(self, case_id: str, *types: str, timeout_s: float = 30.0) -> Envelope:
+        """The first event of the case whose type is one of `types`, waiting up to timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for envelope in self.cases.get(case_id, []):
+                if envelope.event.type in types:  # type: ignore[union-attr]
+                    return envelope
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"case {case_id}: no {' or '.join(types)} within {timeout_s:.0f}s "
+                    f"(saw {self.types(case_id)})"
+                )
+            self.poll()
+
+    def latest(self, case_id: str, type_name: str) -> Envelope | None:
+        found = [e for e in self.cases.get(case_id, []) if e.event.type == type_name]  # type: ignore[union-attr]
+        return found[-1] if found else None
+
+    def close(self) -> None:
+        self.consumer.close()

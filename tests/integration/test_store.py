@@ -1,0 +1,81 @@
+"""A step's store on both backends, SQLite and a real PostgreSQL server (`make test` starts
+one): events and the consumed position in one transaction, redeliveries refused whole."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from services.runtime.store import EMIT, SEEN, Conflict, Item, StepStore
+from services.settings import Settings
+from tests.bus import Bus
+from tests.integration.test_workflow_in_process import complaint, drive_to_closed
+
+PG_URL = os.environ.get("ACCORD_TEST_DATABASE_URL")
+
+
+def _postgres_url() -> str:
+    if not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("ACCORD_TEST_DATABASE_URL is not set: `make test` starts PostgreSQL", pytrace=False)
+        pytest.skip("no PostgreSQL (run `make test`, which starts one)")
+    return f"{PG_URL}?schema=t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str | None:
+    return None if request.param == "sqlite" else _postgres_url()
+
+
+@pytest.fixture
+def store(database_url, tmp_path) -> Iterator[StepStore]:
+    yield StepStore.open("intake", tmp_path, database_url)
+
+
+def item(kind: str, n: int) -> Item:
+    return Item(kind, "negotiation.intake", "ComplaintRegistered", 1, "C1", f"data-{n}".encode())
+
+
+def test_items_and_the_consumed_position_are_recorded_together(store: StepStore) -> None:
+    store.record("case|C1", 0, [item(SEEN, 1), item(EMIT, 2)], Tracking("complaints.submitted:0", 5))
+    assert [(v, i.kind, i.data) for v, i in store.stream("case|C1")] == [
+        (1, SEEN, b"data-1"),
+        (2, EMIT, b"data-2"),
+    ]
+    assert store.position("complaints.submitted:0") == 5
+    assert [n.state for n in store.notifications(0)] == [b"data-1", b"data-2"]
+
+
+def test_a_redelivered_position_is_refused_and_writes_nothing(store: StepStore) -> None:
+    store.record("case|C1", 0, [item(SEEN, 1)], Tracking("complaints.submitted:0", 5))
+    with pytest.raises(Conflict):
+        store.record("case|C2", 0, [item(SEEN, 9)], Tracking("complaints.submitted:0", 5))
+    assert store.stream("case|C2") == []  # the whole transaction rolled back
+    assert store.last_notification() == 1
+
+
+def test_a_stream_that_moved_on_is_refused(store: StepStore) -> None:
+    store.record("case|C1", 0, [item(SEEN, 1)], None)
+    with pytest.raises(Conflict):
+        store.record("case|C1", 0, [item(SEEN, 2)], Tracking("complaints.submitted:1", 0))
+    assert store.position("complaints.submitted:1") is None
+
+
+def test_the_store_identity_survives_reopening(database_url, tmp_path) -> None:
+    first = StepStore.open("sla", tmp_path, database_url).identity()
+    assert StepStore.open("sla", tmp_path, database_url).identity() == first
+
+
+def test_the_workflow_runs_the_same_on_this_backend(database_url, tmp_path) -> None:
+    settings = Settings.from_env({}).model_copy(update={"database_url": database_url})
+    bus = Bus(tmp_path, settings)
+    body = complaint(1, "hotline")
+    bus.submit(body)
+    bus.submit(body)
+    case = drive_to_closed(bus, body)
+    kinds = bus.types(case)
+    assert kinds.count("ComplaintRegistered") == 1 and "CaseClosed" in kinds
