@@ -1,0 +1,136 @@
+"""Throughput of the whole workflow: N complaints from the three channels driven to closed
+cases by a scripted handler and customer that react to events, against the real services.
+
+    python -m bench.pipeline --cases 300        # needs `accord broker start` first
+
+Prints cases/s and events/s from the first submission to the last CaseClosed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from kafka import TopicPartition
+
+from events.base import Actor, Money
+from events.codec import decode, encode
+from events.commands import (
+    AcceptPlan,
+    CommandEnvelope,
+    ConfirmRedress,
+    RecordContactAttempt,
+    RecordFacts,
+    RecordPayment,
+    RecordSatisfaction,
+)
+from events.envelope import Envelope
+from events.submission import ComplaintSubmission
+from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
+from services import broker, clients, processes, topics
+from services.settings import Settings
+
+KINDS = [("Account fee", "Fee charged twice", "40.00"),
+         ("Wealth management product", "Return lower than expected", "5000.00"),
+         ("Credit card", "Cannot repay my card", "2400.00")]
+
+
+def submissions(n: int, run: str) -> list[ComplaintSubmission]:
+    out = []
+    for i in range(n):
+        product, subject, amount = KINDS[i % 3]
+        body = {"submission_id": f"B{run}-{i}", "channel": ("hotline", "branch", "app")[i % 3],
+                "submitted_at": datetime.now(UTC).isoformat(), "customer_id": f"BC{run}-{i}",
+                "customer": {"name": "测试客户"}, "product": product, "subject": subject,
+                "description": f"benchmark complaint {i}", "amount_disputed": {"amount": amount}}
+        out.append(decode(ComplaintSubmission, json.dumps(body).encode()))
+    return out
+
+
+def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
+    run_id = uuid.uuid4().hex[:6]
+    producer = clients.producer(settings, linger_ms=10)
+    reader = clients.consumer(settings, client_id="bench-driver")
+    parts = [TopicPartition(t.name, p) for t in STEP_TOPICS.values()
+             for p in sorted(reader.partitions_for_topic(t.name) or [])]
+    reader.assign(parts)
+    for tp, end in reader.end_offsets(parts).items():
+        reader.seek(tp, end)
+    staff, finance = Actor(kind="staff", id="H-001"), Actor(kind="staff", id="FIN-1")
+
+    def act(case: str, command: object, actor: Actor) -> None:
+        envelope = CommandEnvelope(command_id=uuid.uuid4(), case_id=case, issued_at=datetime.now(UTC),
+                                   actor=actor, command=command)  # type: ignore[arg-type]
+        producer.send(COMMANDS.name, key=case.encode(), value=encode(envelope))
+
+    subs = submissions(n, run_id)
+    customers: dict[str, Actor] = {}
+    balances: dict[str, Money] = {}
+    closed: set[str] = set()
+    events = 0
+    started = time.perf_counter()
+    for sub in subs:
+        producer.send(SUBMITTED.name, key=sub.submission_id.encode(), value=encode(sub))
+    producer.flush()
+    deadline = time.monotonic() + timeout_s
+    while len(closed) < n and time.monotonic() < deadline:
+        for records in reader.poll(timeout_ms=100, max_records=2000).values():
+            for record in records:
+                e = decode(Envelope, record.value)
+                if not (e.customer_id or "").startswith(f"BC{run_id}"):
+                    continue
+                events += 1
+                case, event = e.case_id, e.event
+                kind = event.type  # type: ignore[union-attr]
+                if kind == "ComplaintRegistered":
+                    customers[case] = Actor(kind="customer", id=e.customer_id or "x")
+                elif kind == "CaseAssigned":
+                    act(case, RecordContactAttempt(method="phone", outcome="reached"), staff)
+                    act(case, RecordFacts(summary="learned", monthly_capacity=Money(amount=Decimal("200"))),
+                        staff)
+                elif kind == "PlanProposed" and event.terms.kind == "repayment_restructuring":  # type: ignore[union-attr]
+                    balances[case] = event.terms.balance  # type: ignore[union-attr]
+                elif kind == "PlanOffered":
+                    act(case, AcceptPlan(plan_id=event.plan_id), customers[case])  # type: ignore[union-attr]
+                elif kind == "ExecutionStarted" and case in balances:
+                    act(case, RecordPayment(payment_id=f"P{case}", amount=balances[case],
+                                            paid_at=datetime.now(UTC)), customers[case])
+                elif kind == "RedressPaid":
+                    act(case, ConfirmRedress(reference=event.reference), finance)  # type: ignore[union-attr]
+                elif kind == "SurveySent":
+                    act(case, RecordSatisfaction(survey_id=event.survey_id, csat=5), customers[case])  # type: ignore[union-attr]
+                elif kind == "CaseClosed":
+                    closed.add(case)
+        producer.flush()
+    elapsed = time.perf_counter() - started
+    producer.close()
+    reader.close()
+    return {"cases": n, "closed": len(closed), "seconds": round(elapsed, 2),
+            "cases_per_second": round(len(closed) / elapsed, 1), "events": events,
+            "events_per_second": round(events / elapsed, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    broker.start(settings)
+    topics.create(settings)
+    local = settings.model_copy(update={"data_dir": Path(tempfile.mkdtemp(prefix="accord-bench-"))})
+    processes.up(local)
+    try:
+        result = run(local, args.cases, args.timeout)
+    finally:
+        processes.down(local)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
