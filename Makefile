@@ -31,7 +31,7 @@ test: jars
 	@rm -rf .accord/test
 	@$(TEST_ENV) $(BIN)/accord broker start
 	@deploy/postgres.sh start
-	@$(BIN)/ruff check events services projections tests; rc=$$?; \
+	@$(BIN)/ruff check events services projections tests bench; rc=$$?; \
 	  if [ $$rc -eq 0 ]; then $(TEST_ENV) $(BIN)/pytest; rc=$$?; fi; \
 	  $(TEST_ENV) $(BIN)/accord broker stop; deploy/postgres.sh stop; exit $$rc
 
@@ -39,7 +39,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check events services projections tests
+	$(BIN)/ruff check events services projections tests bench
 	$(BIN)/mypy events services projections
 
 broker-start: jars

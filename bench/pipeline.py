@@ -35,19 +35,28 @@ from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
 from services import broker, clients, processes, topics
 from services.settings import Settings
 
-KINDS = [("Account fee", "Fee charged twice", "40.00"),
-         ("Wealth management product", "Return lower than expected", "5000.00"),
-         ("Credit card", "Cannot repay my card", "2400.00")]
+KINDS = [
+    ("Account fee", "Fee charged twice", "40.00"),
+    ("Wealth management product", "Return lower than expected", "5000.00"),
+    ("Credit card", "Cannot repay my card", "2400.00"),
+]
 
 
 def submissions(n: int, run: str) -> list[ComplaintSubmission]:
     out = []
     for i in range(n):
         product, subject, amount = KINDS[i % 3]
-        body = {"submission_id": f"B{run}-{i}", "channel": ("hotline", "branch", "app")[i % 3],
-                "submitted_at": datetime.now(UTC).isoformat(), "customer_id": f"BC{run}-{i}",
-                "customer": {"name": "测试客户"}, "product": product, "subject": subject,
-                "description": f"benchmark complaint {i}", "amount_disputed": {"amount": amount}}
+        body = {
+            "submission_id": f"B{run}-{i}",
+            "channel": ("hotline", "branch", "app")[i % 3],
+            "submitted_at": datetime.now(UTC).isoformat(),
+            "customer_id": f"BC{run}-{i}",
+            "customer": {"name": "测试客户"},
+            "product": product,
+            "subject": subject,
+            "description": f"benchmark complaint {i}",
+            "amount_disputed": {"amount": amount},
+        }
         out.append(decode(ComplaintSubmission, json.dumps(body).encode()))
     return out
 
@@ -56,16 +65,20 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
     run_id = uuid.uuid4().hex[:6]
     producer = clients.producer(settings, linger_ms=10)
     reader = clients.consumer(settings, client_id="bench-driver")
-    parts = [TopicPartition(t.name, p) for t in STEP_TOPICS.values()
-             for p in sorted(reader.partitions_for_topic(t.name) or [])]
+    parts = [
+        TopicPartition(t.name, p)
+        for t in STEP_TOPICS.values()
+        for p in sorted(reader.partitions_for_topic(t.name) or [])
+    ]
     reader.assign(parts)
     for tp, end in reader.end_offsets(parts).items():
         reader.seek(tp, end)
     staff, finance = Actor(kind="staff", id="H-001"), Actor(kind="staff", id="FIN-1")
 
     def act(case: str, command: object, actor: Actor) -> None:
-        envelope = CommandEnvelope(command_id=uuid.uuid4(), case_id=case, issued_at=datetime.now(UTC),
-                                   actor=actor, command=command)  # type: ignore[arg-type]
+        envelope = CommandEnvelope(
+            command_id=uuid.uuid4(), case_id=case, issued_at=datetime.now(UTC), actor=actor, command=command
+        )  # type: ignore[arg-type]
         producer.send(COMMANDS.name, key=case.encode(), value=encode(envelope))
 
     subs = submissions(n, run_id)
@@ -91,15 +104,23 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
                     customers[case] = Actor(kind="customer", id=e.customer_id or "x")
                 elif kind == "CaseAssigned":
                     act(case, RecordContactAttempt(method="phone", outcome="reached"), staff)
-                    act(case, RecordFacts(summary="learned", monthly_capacity=Money(amount=Decimal("200"))),
-                        staff)
+                    act(
+                        case,
+                        RecordFacts(summary="learned", monthly_capacity=Money(amount=Decimal("200"))),
+                        staff,
+                    )
                 elif kind == "PlanProposed" and event.terms.kind == "repayment_restructuring":  # type: ignore[union-attr]
                     balances[case] = event.terms.balance  # type: ignore[union-attr]
                 elif kind == "PlanOffered":
                     act(case, AcceptPlan(plan_id=event.plan_id), customers[case])  # type: ignore[union-attr]
                 elif kind == "ExecutionStarted" and case in balances:
-                    act(case, RecordPayment(payment_id=f"P{case}", amount=balances[case],
-                                            paid_at=datetime.now(UTC)), customers[case])
+                    act(
+                        case,
+                        RecordPayment(
+                            payment_id=f"P{case}", amount=balances[case], paid_at=datetime.now(UTC)
+                        ),
+                        customers[case],
+                    )
                 elif kind == "RedressPaid":
                     act(case, ConfirmRedress(reference=event.reference), finance)  # type: ignore[union-attr]
                 elif kind == "SurveySent":
@@ -110,9 +131,14 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     producer.close()
     reader.close()
-    return {"cases": n, "closed": len(closed), "seconds": round(elapsed, 2),
-            "cases_per_second": round(len(closed) / elapsed, 1), "events": events,
-            "events_per_second": round(events / elapsed, 1)}
+    return {
+        "cases": n,
+        "closed": len(closed),
+        "seconds": round(elapsed, 2),
+        "cases_per_second": round(len(closed) / elapsed, 1),
+        "events": events,
+        "events_per_second": round(events / elapsed, 1),
+    }
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 from services.settings import Settings
 from services.steps import NAMES
 
+SERVICES = (*NAMES, "projections")
+
 
 def _pid_file(settings: Settings, step: str) -> Path:
     return settings.data_dir / "run" / f"{step}.pid"
@@ -80,9 +82,9 @@ def stop(settings: Settings, step: str, grace_s: float = 20.0) -> bool:
     return True
 
 
-def up(settings: Settings, steps: tuple[str, ...] = NAMES) -> dict[str, int]:
+def up(settings: Settings, steps: tuple[str, ...] = SERVICES) -> dict[str, int]:
     return {step: start(settings, step) for step in steps}
 
 
-def down(settings: Settings, steps: tuple[str, ...] = NAMES) -> list[str]:
+def down(settings: Settings, steps: tuple[str, ...] = SERVICES) -> list[str]:
     return [step for step in steps if stop(settings, step)]

@@ -26,6 +26,8 @@ class Settings(BaseModel):
     broker_start_timeout_s: float = Field(default=90.0, gt=0)  # ACCORD_BROKER_START_TIMEOUT
     database_url: str | None = None  # ACCORD_DATABASE_URL: postgresql://... (default: SQLite)
     metrics_port: int = Field(default=0, ge=0)  # ACCORD_METRICS_PORT: base port, 0 = off
+    api_port: int = Field(default=8088, ge=0)  # ACCORD_API_PORT: read-only case API, 0 = off
+    clock: Literal["wall", "message"] = "wall"  # ACCORD_CLOCK: "message" replays history
     tick_seconds: float = Field(default=5.0, gt=0)  # ACCORD_TICK_SECONDS: timer resolution
     # Workflow rules (see docs/workflow.md).
     policy: Literal["CN-2020", "UK-FCA", "US-CFPB"] = "CN-2020"  # ACCORD_POLICY
@@ -65,6 +67,8 @@ class Settings(BaseModel):
             "broker_start_timeout_s": "ACCORD_BROKER_START_TIMEOUT",
             "database_url": "ACCORD_DATABASE_URL",
             "metrics_port": "ACCORD_METRICS_PORT",
+            "api_port": "ACCORD_API_PORT",
+            "clock": "ACCORD_CLOCK",
             "tick_seconds": "ACCORD_TICK_SECONDS",
             "policy": "ACCORD_POLICY",
             "first_contact_hours": "ACCORD_FIRST_CONTACT_HOURS",

@@ -87,6 +87,9 @@ class Runner:
         # recorded input, before the relay has published it. Never set in production.
         self.kill_after = int(os.environ.get("ACCORD_FAULT_KILL_AFTER_RECORDS", "0") or 0)
         self.recorded = 0
+        # ACCORD_CLOCK=message: "now" is the time the input itself carries, and timers follow
+        # the latest such time, so a replay of history (the CFPB simulation) decides as then.
+        self.watermark: datetime | None = None
 
     # -- state -------------------------------------------------------------------------------
     def load(self, key: str) -> Stream:
@@ -150,8 +153,20 @@ class Runner:
         metrics.LATENCY.labels(self.name).observe(time.perf_counter() - started)
         return outcome
 
+    def _now(self, message: Input) -> datetime:
+        if self.settings.clock != "message":
+            return self.clock.now()
+        at = _time_of(message)
+        if at is not None and (self.watermark is None or at > self.watermark):
+            self.watermark = at
+        return at or self.watermark or self.clock.now()
+
     def tick(self, now: datetime | None = None) -> int:
         """Let every stream whose timer is due decide what the passing of time means."""
+        if now is None and self.settings.clock == "message":
+            if self.watermark is None:
+                return 0
+            now = self.watermark
         now = now or self.clock.now()
         due = [key for key, at in self.timers.items() if at <= now]
         fired = 0
@@ -175,7 +190,7 @@ class Runner:
         cause_hash: str | None = None,
         now: datetime | None = None,
     ) -> str:
-        now = now or self.clock.now()
+        now = now or self._now(message)
         core = self.step.evolve(stream.core, message) if seen is not None else stream.core
         emits = self.step.decide(core, message, now, self.settings)
         items: list[Item] = [seen] if seen is not None else []
@@ -366,6 +381,7 @@ class Runner:
                             raise
                 if time.monotonic() - last_tick >= self.settings.tick_seconds:
                     self.tick()
+                    self._report_lag()
                     last_tick = time.monotonic()
                 if self.relay.backlog():
                     self.relay.publish()
@@ -374,6 +390,16 @@ class Runner:
                     self.consumer.commit_async()  # advisory, for lag; the store holds the truth
         finally:
             self.close()
+
+    def _report_lag(self) -> None:
+        try:
+            ends = self.consumer.end_offsets(list(self.consumer.assignment()))
+        except Exception:  # noqa: BLE001 - lag is best effort; never stop the step for it
+            return
+        for tp, end in ends.items():
+            metrics.LAG.labels(self.name, tp.topic, str(tp.partition)).set(
+                max(0, end - self.consumer.position(tp))
+            )
 
     def close(self) -> None:
         if self.consumer is not None:
@@ -390,6 +416,16 @@ def _type_of(message: Message) -> str:
     if isinstance(message, CommandEnvelope):
         return message.command.type  # type: ignore[union-attr,no-any-return]
     return type(message).__name__
+
+
+def _time_of(message: Input) -> datetime | None:
+    if isinstance(message, Envelope):
+        return message.occurred_at
+    if isinstance(message, CommandEnvelope):
+        return message.issued_at
+    if isinstance(message, ComplaintSubmission):
+        return message.submitted_at
+    return None
 
 
 def _case_of(message: Input) -> str | None:

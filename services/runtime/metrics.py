@@ -26,7 +26,15 @@ LAG = Gauge(
 )
 TIMERS = Gauge("accord_timers_pending", "Streams with a timer set", ["step"])
 
-PORTS = {"intake": 0, "contact": 1, "planning": 2, "execution": 3, "evaluation": 4, "sla": 5}
+PORTS = {
+    "intake": 0,
+    "contact": 1,
+    "planning": 2,
+    "execution": 3,
+    "evaluation": 4,
+    "sla": 5,
+    "projections": 6,
+}
 
 
 def serve(step: str, base_port: int) -> int | None:
@@ -36,3 +44,15 @@ def serve(step: str, base_port: int) -> int | None:
     port = base_port + PORTS.get(step, 6)
     start_http_server(port, addr="127.0.0.1")
     return port
+
+
+# Business gauges, set by the projection service from the case views.
+OPEN_CASES = Gauge(
+    "accord_open_cases", "Open cases by status and the step that last acted", ["status", "step"]
+)
+DEADLINE_WARNINGS = Gauge("accord_deadline_warnings", "Decision-deadline warnings issued, all cases")
+DEADLINE_BREACHES = Gauge("accord_deadline_breaches", "Cases whose decision deadline was breached")
+CSAT = Gauge("accord_csat_average", "Average CSAT (1-5) by channel", ["channel"])
+NPS = Gauge("accord_nps_average_score", "Average NPS answer (0-10) by channel", ["channel"])
+SURVEYS = Gauge("accord_satisfaction_answers", "Satisfaction answers recorded by channel", ["channel"])
+PROJECTED = Counter("accord_events_projected_total", "Events folded into the case views", ["projection"])

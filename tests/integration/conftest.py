@@ -3,6 +3,8 @@ topics and group ids; every client a factory opens is closed afterwards."""
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -10,8 +12,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
 from events.topics import KEEP_FOREVER, Topic
-from services import broker, clients, topics
+from services import broker, clients, processes, topics
 from services.settings import Settings
+from services.watch import Watcher
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +81,38 @@ def drain(consumer: KafkaConsumer, expected: int, timeout_s: float = 20.0) -> li
         for batch in consumer.poll(timeout_ms=500).values():
             records.extend(batch)
     return records
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def running(settings: Settings, tmp_path_factory) -> Iterator[Settings]:
+    """Every service (six steps and the projections) as a separate process, with their stores
+    in a fresh data directory."""
+    topics.create(settings)
+    local = settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("steps")})
+    os.environ["ACCORD_TICK_SECONDS"] = "1"
+    os.environ["ACCORD_API_PORT"] = str(free_port())
+    local = local.model_copy(update={"api_port": int(os.environ["ACCORD_API_PORT"])})
+    for service in processes.SERVICES:
+        processes.start(local, service)
+    yield local
+    processes.down(local)
+
+
+@pytest.fixture(scope="session")
+def watcher(running: Settings) -> Iterator[Watcher]:
+    w = Watcher(running, from_beginning=True)
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="session")
+def live_producer(running: Settings):
+    p = clients.producer(running)
+    yield p
+    p.close()

@@ -9,11 +9,9 @@ import signal
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
 from kafka import TopicPartition
 
 from events.base import Actor, Money
@@ -30,39 +28,11 @@ from events.commands import (
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS, REJECTED, STEP_TOPICS, SUBMITTED
-from services import clients, processes, topics
+from services import clients, processes
 from services.settings import Settings
-from services.steps import NAMES
 from services.steps.intake import case_id_for
-from services.watch import Watcher
 
 RUN = uuid.uuid4().hex[:6]
-
-
-@pytest.fixture(scope="module")
-def running(settings: Settings, tmp_path_factory) -> Iterator[Settings]:
-    """All six steps as separate processes, with their stores in a fresh data directory."""
-    topics.create(settings)
-    local = settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("steps")})
-    os.environ["ACCORD_TICK_SECONDS"] = "1"
-    for step in NAMES:
-        processes.start(local, step)
-    yield local
-    processes.down(local)
-
-
-@pytest.fixture(scope="module")
-def watcher(running: Settings) -> Iterator[Watcher]:
-    w = Watcher(running, from_beginning=True)
-    yield w
-    w.close()
-
-
-@pytest.fixture(scope="module")
-def producer(running: Settings):
-    p = clients.producer(running)
-    yield p
-    p.close()
 
 
 def complaint(n: str, channel: str, **changes: object) -> ComplaintSubmission:
@@ -81,8 +51,8 @@ def complaint(n: str, channel: str, **changes: object) -> ComplaintSubmission:
     return decode(ComplaintSubmission, json.dumps(body).encode())
 
 
-def submit(producer, submission: ComplaintSubmission) -> str:
-    producer.send(
+def submit(live_producer, submission: ComplaintSubmission) -> str:
+    live_producer.send(
         SUBMITTED.name,
         key=submission.submission_id.encode(),
         value=encode(submission),
@@ -91,14 +61,16 @@ def submit(producer, submission: ComplaintSubmission) -> str:
     return case_id_for(submission)
 
 
-def act(producer, case: str, command: object, actor: Actor) -> None:
+def act(live_producer, case: str, command: object, actor: Actor) -> None:
     envelope = CommandEnvelope(
         command_id=uuid.uuid4(), case_id=case, issued_at=datetime.now(UTC), actor=actor, command=command
     )  # type: ignore[arg-type]
-    producer.send(COMMANDS.name, key=case.encode(), value=encode(envelope)).get(timeout=30)
+    live_producer.send(COMMANDS.name, key=case.encode(), value=encode(envelope)).get(timeout=30)
 
 
-def test_complaints_from_all_three_channels_reach_a_closed_case_with_satisfaction(producer, watcher) -> None:
+def test_complaints_from_all_three_channels_reach_a_closed_case_with_satisfaction(
+    live_producer, watcher
+) -> None:
     subs = [
         complaint("h", "hotline"),
         complaint("b", "branch", staff_id="H-009", branch_id="BR-9"),
@@ -110,25 +82,25 @@ def test_complaints_from_all_three_channels_reach_a_closed_case_with_satisfactio
             amount_disputed={"amount": "3000.00"},
         ),
     ]
-    cases = [submit(producer, s) for s in subs]
+    cases = [submit(live_producer, s) for s in subs]
     for case, sub in zip(cases, subs, strict=True):
         handler = Actor(kind="staff", id=watcher.wait(case, "CaseAssigned").event.handler_id)  # type: ignore[union-attr]
         customer = Actor(kind="customer", id=sub.customer_id)
-        act(producer, case, RecordContactAttempt(method="phone", outcome="reached"), handler)
+        act(live_producer, case, RecordContactAttempt(method="phone", outcome="reached"), handler)
         watcher.wait(case, "ContactAttempted")
         act(
-            producer,
+            live_producer,
             case,
             RecordFacts(summary="learned", monthly_capacity=Money(amount=Decimal("300"))),
             handler,
         )
         plan = watcher.wait(case, "PlanOffered")
         proposed = watcher.wait(case, "PlanProposed").event
-        act(producer, case, AcceptPlan(plan_id=plan.event.plan_id), customer)  # type: ignore[union-attr]
+        act(live_producer, case, AcceptPlan(plan_id=plan.event.plan_id), customer)  # type: ignore[union-attr]
         started = watcher.wait(case, "ExecutionStarted").event
         if started.plan_kind == "repayment_restructuring":  # type: ignore[union-attr]
             act(
-                producer,
+                live_producer,
                 case,
                 RecordPayment(
                     payment_id=f"P-{case}",
@@ -139,16 +111,18 @@ def test_complaints_from_all_three_channels_reach_a_closed_case_with_satisfactio
             )
         else:
             paid = watcher.wait(case, "RedressPaid").event
-            act(producer, case, ConfirmRedress(reference=paid.reference), Actor(kind="staff", id="FIN-1"))  # type: ignore[union-attr]
+            act(
+                live_producer, case, ConfirmRedress(reference=paid.reference), Actor(kind="staff", id="FIN-1")
+            )  # type: ignore[union-attr]
         survey = watcher.wait(case, "SurveySent").event
-        act(producer, case, RecordSatisfaction(survey_id=survey.survey_id, csat=5, nps=9), customer)  # type: ignore[union-attr]
+        act(live_producer, case, RecordSatisfaction(survey_id=survey.survey_id, csat=5, nps=9), customer)  # type: ignore[union-attr]
         watcher.wait(case, "CaseClosed")
         assert watcher.latest(case, "SatisfactionRecorded").event.csat == 5  # type: ignore[union-attr]
         assert watcher.types(case).count("ComplaintRegistered") == 1
 
 
 def test_hostile_submissions_are_rejected_and_the_valid_ones_around_them_are_unaffected(
-    running, producer, watcher
+    running, live_producer, watcher
 ) -> None:
     good_before, good_after = complaint("g1", "app"), complaint("g2", "branch")
     hostile = [
@@ -161,11 +135,11 @@ def test_hostile_submissions_are_rejected_and_the_valid_ones_around_them_are_una
         encode(complaint("ctl", "app")).replace("重复扣费".encode(), b"\\u0000\\u001b[31m"),
         b"\x00\xff\xfe binary",
     ]
-    submit(producer, good_before)
+    submit(live_producer, good_before)
     for i, raw in enumerate(hostile):
-        producer.send(SUBMITTED.name, key=f"hostile-{RUN}-{i}".encode(), value=raw)
-    producer.flush()
-    submit(producer, good_after)
+        live_producer.send(SUBMITTED.name, key=f"hostile-{RUN}-{i}".encode(), value=raw)
+    live_producer.flush()
+    submit(live_producer, good_after)
     for sub in (good_before, good_after):
         watcher.wait(case_id_for(sub), "ComplaintClassified")
 
@@ -187,10 +161,10 @@ def test_hostile_submissions_are_rejected_and_the_valid_ones_around_them_are_una
         assert value == raw and error.startswith("invalid submission") and "刘洋" not in error
 
 
-def test_the_same_submission_sent_twice_opens_one_case(producer, watcher) -> None:
+def test_the_same_submission_sent_twice_opens_one_case(live_producer, watcher) -> None:
     sub = complaint("twice", "hotline")
-    submit(producer, sub)
-    submit(producer, sub)
+    submit(live_producer, sub)
+    submit(live_producer, sub)
     case = case_id_for(sub)
     watcher.wait(case, "CaseAssigned")
     time.sleep(2)
@@ -217,7 +191,7 @@ def _all_events(settings: Settings) -> list[Envelope]:
 
 
 def test_a_step_killed_between_recording_and_publishing_loses_and_duplicates_nothing(
-    running, producer, watcher
+    running, live_producer, watcher
 ) -> None:
     # intake dies (SIGKILL, injected) right after recording its 10th input, before publishing;
     # contact is killed from outside in the middle of the stream.
@@ -225,7 +199,7 @@ def test_a_step_killed_between_recording_and_publishing_loses_and_duplicates_not
     processes.start(running, "intake", env={"ACCORD_FAULT_KILL_AFTER_RECORDS": "10"})
     subs = [complaint(f"crash{n}", ("hotline", "branch", "app")[n % 3]) for n in range(40)]
     for sub in subs[:20]:
-        submit(producer, sub)
+        submit(live_producer, sub)
     deadline = time.monotonic() + 60
     while processes.running(running, "intake") and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -233,7 +207,7 @@ def test_a_step_killed_between_recording_and_publishing_loses_and_duplicates_not
     contact_pid = processes.running(running, "contact")
     assert contact_pid
     for sub in subs[20:]:
-        submit(producer, sub)
+        submit(live_producer, sub)
     os.kill(contact_pid, signal.SIGKILL)
     time.sleep(0.5)
     processes.start(running, "intake")

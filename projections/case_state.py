@@ -1,0 +1,312 @@
+"""The case-state projection, as a pure fold: `apply(view, envelope) -> view` over the events
+of every step topic. A view is plain JSON data; it uses each event's own time, never the
+wall clock, so a rebuild from offset 0 gives the same views years later."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from events.envelope import Envelope
+
+View = dict[str, Any]
+TIMELINE_MAX = 200
+
+
+STEP_ORDER = {"intake": 0, "contact": 1, "planning": 2, "execution": 3, "evaluation": 4, "sla": 5}
+
+
+def sort_key(envelope: Envelope) -> str:
+    """The canonical order of a case's events across topics: by the time they occurred, then
+    step, then the step's own sequence. Views are folds in this order, whatever order the
+    partitions happened to be read in."""
+    at = envelope.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return f"{at}|{STEP_ORDER.get(envelope.step, 9)}|{envelope.sequence:08d}|{envelope.event_id}"
+
+
+def new_view(case_id: str) -> View:
+    return {
+        "case_id": case_id,
+        "last_key": "",
+        "customer_id": None,
+        "status": "unknown",
+        "step": None,
+        "channel": None,
+        "product": None,
+        "category": None,
+        "complexity": None,
+        "priority": None,
+        "branch_id": None,
+        "handler": None,
+        "team": None,
+        "opened_at": None,
+        "updated_at": None,
+        "first_contact_at": None,
+        "contact_attempts": 0,
+        "repeats": 0,
+        "deadline": {
+            "due_at": None,
+            "status": None,
+            "met_at": None,
+            "on_time": None,
+            "extended": None,
+            "warnings": 0,
+            "breached": False,
+            "policy": None,
+        },
+        "first_contact_deadline": {"due_at": None, "met_at": None, "breached": False},
+        "plan": None,
+        "offers": {},
+        "accepted": {},
+        "rounds": 0,
+        "route": None,
+        "redress": "0.00",
+        "currency": None,
+        "survey": None,
+        "csat": None,
+        "nps": None,
+        "comment_given": False,
+        "closed_at": None,
+        "outcome": None,
+        "reopened": 0,
+        "escalated": False,
+        "timeline": [],
+        "events": [],
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def apply(view: View | None, envelope: Envelope) -> View:
+    """The view after one event that sorts after every event already folded in (the store
+    refolds a case when an earlier one turns up). An event folded in before changes nothing."""
+    event_id = str(envelope.event_id)
+    if view is not None and event_id in view["events"]:
+        return view
+    out = copy.deepcopy(view) if view is not None else new_view(envelope.case_id)
+    out["events"].append(event_id)
+    out["last_key"] = max(out["last_key"], sort_key(envelope))
+    e = envelope.event
+    kind = e.type  # type: ignore[union-attr]
+    at = _iso(envelope.occurred_at)
+    out["updated_at"] = max(filter(None, [out["updated_at"], at]))
+    out["step"] = envelope.step  # the step of the latest event, in canonical order
+    out["customer_id"] = out["customer_id"] or envelope.customer_id
+    handler = _HANDLERS.get(kind)
+    if handler is not None:
+        handler(out, e, at)
+    if len(out["timeline"]) < TIMELINE_MAX:
+        out["timeline"].append(
+            {
+                "at": at,
+                "step": envelope.step,
+                "type": kind,
+                "actor": f"{envelope.actor.kind}:{envelope.actor.id}",
+                "summary": _summary(e),
+            }
+        )
+    return out
+
+
+def _summary(e: Any) -> str:
+    for name in ("reason", "outcome", "route", "plan_id", "handler_id", "category", "deadline"):
+        value = getattr(e, name, None)
+        if isinstance(value, str):
+            return f"{name}={value}"
+    return ""
+
+
+def _registered(v: View, e: Any, at: str) -> None:
+    v.update(
+        status="registered",
+        channel=e.channel,
+        product=e.product,
+        branch_id=e.branch_id,
+        opened_at=_iso(e.received_at),
+    )
+    v["deadline"]["policy"] = e.policy
+    if e.amount_disputed:
+        v["currency"] = e.amount_disputed.currency
+
+
+def _classified(v: View, e: Any, at: str) -> None:
+    v.update(category=e.category, complexity=e.complexity, priority=e.priority)
+
+
+def _assigned(v: View, e: Any, at: str) -> None:
+    v.update(handler=e.handler_id, team=e.team)
+    if v["status"] == "registered":
+        v["status"] = "assigned"
+
+
+def _attempted(v: View, e: Any, at: str) -> None:
+    v["contact_attempts"] += 1
+    if e.outcome == "reached" and v["first_contact_at"] is None:
+        v["first_contact_at"] = at
+        if v["status"] in ("registered", "assigned"):
+            v["status"] = "contacted"
+
+
+def _plan(v: View, e: Any, at: str) -> None:
+    kind = e.terms.kind
+    v["plan"] = {
+        "plan_id": e.plan_id,
+        "kind": kind,
+        "round": e.round,
+        "status": "proposed",
+        "value": str(e.value.amount),
+        "policy_version": e.policy_version,
+        "needs_approval": e.needs_approval,
+    }
+    v["rounds"] = max(v["rounds"], e.round)
+    v["status"] = "awaiting_approval" if e.needs_approval else "planning"
+
+
+def _plan_status(status: str, case_status: str | None = None):  # type: ignore[no-untyped-def]
+    def handle(v: View, e: Any, at: str) -> None:
+        if v["plan"] is not None and v["plan"]["plan_id"] == e.plan_id:
+            v["plan"]["status"] = status
+            kind = v["plan"]["kind"]
+            if status == "offered":
+                v["offers"][kind] = v["offers"].get(kind, 0) + 1
+            if status == "accepted":
+                v["accepted"][kind] = v["accepted"].get(kind, 0) + 1
+        if case_status:
+            v["status"] = case_status
+
+    return handle
+
+
+def _routes(v: View, e: Any, at: str) -> None:
+    v["status"] = "routes_offered"
+
+
+def _route(v: View, e: Any, at: str) -> None:
+    v["route"] = e.route
+
+
+def _redress(v: View, e: Any, at: str) -> None:
+    from decimal import Decimal
+
+    v["redress"] = str(Decimal(v["redress"]) + e.amount.amount)
+    v["currency"] = e.amount.currency
+
+
+def _survey(v: View, e: Any, at: str) -> None:
+    v["survey"] = e.survey_id
+    v["status"] = "awaiting_survey"
+
+
+def _satisfaction(v: View, e: Any, at: str) -> None:
+    v.update(csat=e.csat, nps=e.nps, comment_given=bool(e.comment))
+
+
+def _closed(v: View, e: Any, at: str) -> None:
+    v.update(status="closed", closed_at=at, outcome=e.outcome)
+
+
+def _reopened(v: View, e: Any, at: str) -> None:
+    v["reopened"] += 1
+    v.update(status="reopened", closed_at=None, outcome=None)
+
+
+def _escalated(v: View, e: Any, at: str) -> None:
+    v["escalated"] = True
+
+
+def _deadline(field: str):  # type: ignore[no-untyped-def]
+    def handle(v: View, e: Any, at: str) -> None:
+        target = v["deadline"] if e.deadline == "decision" else v["first_contact_deadline"]
+        kind = e.type
+        if kind in ("DeadlineStarted", "DeadlineRestarted", "DeadlineExtended", "DeadlineResumed"):
+            target["due_at"] = _iso(e.due_at)
+            if e.deadline == "decision":
+                target["status"] = {"DeadlineExtended": "extended", "DeadlineResumed": "running"}.get(
+                    kind, "running"
+                )
+                if kind == "DeadlineRestarted":
+                    target.update(met_at=None, on_time=None, breached=False)
+                if kind == "DeadlineExtended":
+                    target["extended"] = e.tier
+        elif kind == "DeadlineWarned" and e.deadline == "decision":
+            target["warnings"] += 1
+            target["status"] = f"warned_{e.percent_used}"
+        elif kind == "DeadlineBreached":
+            target["breached"] = True
+            if e.deadline == "decision":
+                target["status"] = "breached"
+        elif kind == "DeadlinePaused" and e.deadline == "decision":
+            target["status"] = "paused"
+        elif kind == "DeadlineMet":
+            target["met_at"] = _iso(e.met_at)
+            if e.deadline == "decision":
+                on_time = e.met_at <= e.due_at and not target["breached"]
+                target.update(on_time=on_time, status="met" if on_time else "met_late")
+
+    return handle
+
+
+def _repeat(v: View, e: Any, at: str) -> None:
+    v["repeats"] += 1
+
+
+_HANDLERS = {
+    "ComplaintRegistered": _registered,
+    "ComplaintClassified": _classified,
+    "RepeatComplaintLinked": _repeat,
+    "NewFactsReported": _repeat,
+    "CaseAssigned": _assigned,
+    "ContactAttempted": _attempted,
+    "PlanProposed": _plan,
+    "PlanRevised": _plan,
+    "PlanApproved": _plan_status("approved"),
+    "PlanOffered": _plan_status("offered", "offered"),
+    "PlanAccepted": _plan_status("accepted", "accepted"),
+    "PlanRejected": _plan_status("rejected", "negotiating"),
+    "PlanCountered": _plan_status("countered", "negotiating"),
+    "RoutesOffered": _routes,
+    "RouteChosen": _route,
+    "ExecutionStarted": _plan_status("executing", "executing"),
+    "PlanDefaulted": _plan_status("defaulted", "defaulted"),
+    "PlanCompleted": _plan_status("completed", "completed"),
+    "RedressPaid": _redress,
+    "SurveySent": _survey,
+    "SatisfactionRecorded": _satisfaction,
+    "CaseClosed": _closed,
+    "CaseReopened": _reopened,
+    "CaseEscalated": _escalated,
+    **{
+        name: _deadline(name)
+        for name in (
+            "DeadlineStarted",
+            "DeadlineWarned",
+            "DeadlineBreached",
+            "DeadlineExtended",
+            "DeadlinePaused",
+            "DeadlineResumed",
+            "DeadlineRestarted",
+            "DeadlineMet",
+        )
+    },
+}
+
+
+def overdue(view: View, now_iso: str) -> bool:
+    """Open, with a decision due before `now_iso` and not met."""
+    d = view["deadline"]
+    return (
+        view["status"] != "closed"
+        and d["met_at"] is None
+        and d["due_at"] is not None
+        and (d["breached"] or d["due_at"] < now_iso)
+    )
+
+
+def fold(case_id: str, envelopes: list[Envelope]) -> View:
+    """A case's view from scratch: its events in canonical order, duplicates once."""
+    view = new_view(case_id)
+    for envelope in sorted(envelopes, key=sort_key):
+        view = apply(view, envelope)
+    return view

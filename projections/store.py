@@ -1,0 +1,229 @@
+"""Where projected views live: SQLite by default, PostgreSQL by URL. Each batch of view
+changes is written together with the Kafka positions it consumed, in one transaction, so a
+restart resumes exactly where the stored views stop (no event folded twice, none missed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from projections.case_state import View
+
+COLUMNS = (
+    "status",
+    "step",
+    "channel",
+    "category",
+    "csat",
+    "nps",
+    "warnings",
+    "breached",
+    "due_at",
+    "opened_at",
+)
+
+
+def _columns(view: View) -> tuple[Any, ...]:
+    d = view["deadline"]
+    return (
+        view["status"],
+        view["step"],
+        view["channel"],
+        view["category"],
+        view["csat"],
+        view["nps"],
+        d["warnings"],
+        1 if d["breached"] else 0,
+        d["due_at"],
+        view["opened_at"],
+    )
+
+
+def canonical(view: View) -> str:
+    return json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class ViewStore:
+    """Case views keyed by case id, plus the consumed positions, under a table prefix."""
+
+    def __init__(self, conn: Any, dialect: str, prefix: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.p = "?" if dialect == "sqlite" else "%s"
+        self.cases = f"{prefix}_cases"
+        self.positions_table = f"{prefix}_positions"
+        self.events_table = f"{prefix}_events"
+        cols = ", ".join(
+            f"{c} {'INTEGER' if c in ('csat', 'nps', 'warnings', 'breached') else 'TEXT'}" for c in COLUMNS
+        )
+        with self._tx() as cur:
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.cases} "
+                f"(case_id TEXT PRIMARY KEY, {cols}, data TEXT NOT NULL)"
+            )
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.positions_table} (topic TEXT, part INTEGER, "
+                "next_offset BIGINT, PRIMARY KEY (topic, part))"
+            )
+            # Each case's events, kept so a case can be refolded in canonical order when an
+            # event that sorts earlier arrives later (topics are read in no fixed interleaving).
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.events_table} (case_id TEXT, sort_key TEXT, "
+                "data TEXT, PRIMARY KEY (case_id, sort_key))"
+            )
+
+    @classmethod
+    def open(cls, data_dir: Path, database_url: str | None = None, prefix: str = "proj") -> ViewStore:
+        if database_url:
+            import psycopg
+
+            return cls(psycopg.connect(database_url.split("?", 1)[0]), "postgres", prefix)
+        folder = data_dir / "projections"
+        folder.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(folder / "views.db", timeout=30, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return cls(conn, "sqlite", prefix)
+
+    def _tx(self):  # type: ignore[no-untyped-def]
+        store = self
+
+        class Tx:
+            def __enter__(self):  # type: ignore[no-untyped-def]
+                self.cur = store.conn.cursor()
+                if store.dialect == "sqlite":
+                    self.cur.execute("BEGIN IMMEDIATE")
+                return self.cur
+
+            def __exit__(self, kind, exc, tb):  # type: ignore[no-untyped-def]
+                if kind is None:
+                    store.conn.commit() if store.dialect == "postgres" else self.cur.execute("COMMIT")
+                else:
+                    store.conn.rollback() if store.dialect == "postgres" else self.cur.execute("ROLLBACK")
+                self.cur.close()
+                return False
+
+        return Tx()
+
+    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self.conn.cursor()
+        try:
+            cur.execute(sql, tuple(params))
+            rows = cur.fetchall()
+        finally:
+            cur.close()
+        if self.dialect == "postgres":
+            self.conn.commit()  # end the read transaction
+        return rows
+
+    def get(self, case_id: str) -> View | None:
+        rows = self._read(f"SELECT data FROM {self.cases} WHERE case_id = {self.p}", [case_id])
+        return json.loads(rows[0][0]) if rows else None
+
+    def events(self, case_id: str) -> list[str]:
+        """The stored event bytes (as text) of a case, in canonical order."""
+        return [
+            r[0]
+            for r in self._read(
+                f"SELECT data FROM {self.events_table} WHERE case_id = {self.p} ORDER BY sort_key", [case_id]
+            )
+        ]
+
+    def save(
+        self,
+        views: dict[str, View],
+        positions: dict[tuple[str, int], int],
+        events: list[tuple[str, str, str]] = (),
+    ) -> None:  # type: ignore[assignment]
+        """The changed views, their new events and the next offsets to read, in one transaction."""
+        p = self.p
+        names = ", ".join(COLUMNS)
+        marks = ", ".join([p] * (len(COLUMNS) + 2))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS, "data"))
+        with self._tx() as cur:
+            for case_id, view in views.items():
+                cur.execute(
+                    f"INSERT INTO {self.cases} (case_id, {names}, data) VALUES ({marks}) "
+                    f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
+                    (case_id, *_columns(view), canonical(view)),
+                )
+            for case_id, key, data in events:
+                cur.execute(
+                    f"INSERT INTO {self.events_table} (case_id, sort_key, data) VALUES ({p}, {p}, {p}) "
+                    "ON CONFLICT (case_id, sort_key) DO NOTHING",
+                    (case_id, key, data),
+                )
+            for (topic, part), offset in positions.items():
+                cur.execute(
+                    f"INSERT INTO {self.positions_table} (topic, part, next_offset) "
+                    f"VALUES ({p}, {p}, {p}) ON CONFLICT (topic, part) "
+                    "DO UPDATE SET next_offset = excluded.next_offset",
+                    (topic, part, offset),
+                )
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        return {
+            (t, int(pt)): int(o)
+            for t, pt, o in self._read(f"SELECT topic, part, next_offset FROM {self.positions_table}")
+        }
+
+    def query(
+        self,
+        status: str | None = None,
+        channel: str | None = None,
+        category: str | None = None,
+        limit: int = 1000,
+    ) -> list[View]:
+        where, params = [], []
+        for column, value in (("status", status), ("channel", channel), ("category", category)):
+            if value:
+                where.append(f"{column} = {self.p}")
+                params.append(value)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self._read(
+            f"SELECT data FROM {self.cases}{clause} ORDER BY opened_at, case_id LIMIT {int(limit)}", params
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    def all(self) -> Iterator[View]:
+        for (data,) in self._read(f"SELECT data FROM {self.cases} ORDER BY case_id"):
+            yield json.loads(data)
+
+    def count(self) -> int:
+        return int(self._read(f"SELECT COUNT(*) FROM {self.cases}")[0][0])
+
+    def checksum(self) -> tuple[int, str]:
+        """(number of cases, SHA-256 over every view in case-id order): equal views, equal sums."""
+        digest = hashlib.sha256()
+        count = 0
+        for case_id, data in self._read(f"SELECT case_id, data FROM {self.cases} ORDER BY case_id"):
+            digest.update(case_id.encode() + b"\0" + canonical(json.loads(data)).encode() + b"\n")
+            count += 1
+        return count, digest.hexdigest()
+
+    def gauges(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Small aggregates for Prometheus: no case or customer id in any of them."""
+        return {
+            "by_status_step": self._read(
+                f"SELECT status, step, COUNT(*) FROM {self.cases} "
+                "WHERE status <> 'closed' GROUP BY status, step"
+            ),
+            "deadlines": self._read(f"SELECT SUM(warnings), SUM(breached) FROM {self.cases}"),
+            "satisfaction": self._read(
+                f"SELECT channel, AVG(csat), COUNT(csat), AVG(nps), COUNT(nps) "
+                f"FROM {self.cases} WHERE csat IS NOT NULL GROUP BY channel"
+            ),
+        }
+
+    def drop(self) -> None:
+        with self._tx() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.cases}")
+            cur.execute(f"DROP TABLE IF EXISTS {self.positions_table}")
+            cur.execute(f"DROP TABLE IF EXISTS {self.events_table}")
+
+    def close(self) -> None:
+        self.conn.close()
