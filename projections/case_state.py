@@ -82,10 +82,14 @@ def _iso(value: Any) -> str | None:
 def apply(view: View | None, envelope: Envelope) -> View:
     """The view after one event that sorts after every event already folded in (the store
     refolds a case when an earlier one turns up). An event folded in before changes nothing."""
+    return apply_in_place(copy.deepcopy(view) if view is not None else new_view(envelope.case_id), envelope)
+
+
+def apply_in_place(out: View, envelope: Envelope) -> View:
+    """`apply` for a view the caller owns (the projector's working copy): no copy made."""
     event_id = str(envelope.event_id)
-    if view is not None and event_id in view["events"]:
-        return view
-    out = copy.deepcopy(view) if view is not None else new_view(envelope.case_id)
+    if event_id in out["events"]:
+        return out
     out["events"].append(event_id)
     out["last_key"] = max(out["last_key"], sort_key(envelope))
     e = envelope.event
@@ -111,10 +115,12 @@ def apply(view: View | None, envelope: Envelope) -> View:
 
 
 def _summary(e: Any) -> str:
+    fields = type(e).model_fields
     for name in ("reason", "outcome", "route", "plan_id", "handler_id", "category", "deadline"):
-        value = getattr(e, name, None)
-        if isinstance(value, str):
-            return f"{name}={value}"
+        if name in fields:
+            value = getattr(e, name)
+            if isinstance(value, str):
+                return f"{name}={value}"
     return ""
 
 
@@ -308,5 +314,5 @@ def fold(case_id: str, envelopes: list[Envelope]) -> View:
     """A case's view from scratch: its events in canonical order, duplicates once."""
     view = new_view(case_id)
     for envelope in sorted(envelopes, key=sort_key):
-        view = apply(view, envelope)
+        apply_in_place(view, envelope)
     return view

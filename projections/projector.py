@@ -55,7 +55,7 @@ class Projector:
         views: dict[str, case_state.View] = {}
         positions: dict[tuple[str, int], int] = {}
         new_events: list[tuple[str, str, str]] = []
-        pending: dict[str, list[Envelope]] = {}
+        arrived: dict[str, list[Envelope]] = {}
         count = 0
         for tp, records in batch.items():
             stop = limit.get(tp) if limit else None
@@ -73,22 +73,22 @@ class Projector:
                         "skipped undecodable %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, exc.reason
                     )
                     continue
-                case_id = envelope.case_id
-                key = case_state.sort_key(envelope)
-                view = views.get(case_id) or self.store.get(case_id)
-                pending.setdefault(case_id, []).append(envelope)
-                new_events.append((case_id, key, record.value.decode()))
-                if (
-                    view is not None
-                    and key < view["last_key"]
-                    and str(envelope.event_id) not in view["events"]
-                ):
-                    stored = [decode(Envelope, data.encode()) for data in self.store.events(case_id)]
-                    views[case_id] = case_state.fold(case_id, stored + pending[case_id])
-                    self.refolds += 1
-                else:
-                    views[case_id] = case_state.apply(view, envelope)
-                self.applied += 1
+                arrived.setdefault(envelope.case_id, []).append(envelope)
+                new_events.append((envelope.case_id, case_state.sort_key(envelope), record.value.decode()))
+        for case_id, envelopes in arrived.items():
+            envelopes.sort(key=case_state.sort_key)
+            view = self.store.get(case_id)
+            if view is not None and case_state.sort_key(envelopes[0]) < view["last_key"]:
+                # An event that sorts before ones already folded: refold the case once, in order.
+                stored = [decode(Envelope, data.encode()) for data in self.store.events(case_id)]
+                views[case_id] = case_state.fold(case_id, stored + envelopes)
+                self.refolds += 1
+            else:
+                view = view or case_state.new_view(case_id)
+                for envelope in envelopes:
+                    case_state.apply_in_place(view, envelope)
+                views[case_id] = view
+            self.applied += len(envelopes)
         self.store.save(views, positions, new_events)
         return count
 

@@ -44,6 +44,10 @@ def run(settings: Settings, stop: threading.Event) -> None:
             metrics.PROJECTED.labels("case_state").inc(projector.applied - before)
             if time.monotonic() - last > settings.tick_seconds:
                 update_gauges(store)
+                for tp, end in projector.end_offsets().items():
+                    metrics.LAG.labels("projections", tp.topic, str(tp.partition)).set(
+                        max(0, end - projector.consumer.position(tp))
+                    )
                 last = time.monotonic()
     finally:
         if server:

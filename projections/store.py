@@ -198,12 +198,32 @@ class ViewStore:
 
     def checksum(self) -> tuple[int, str]:
         """(number of cases, SHA-256 over every view in case-id order): equal views, equal sums."""
-        digest = hashlib.sha256()
-        count = 0
-        for case_id, data in self._read(f"SELECT case_id, data FROM {self.cases} ORDER BY case_id"):
-            digest.update(case_id.encode() + b"\0" + canonical(json.loads(data)).encode() + b"\n")
-            count += 1
-        return count, digest.hexdigest()
+        return self.snapshot()[1]
+
+    def snapshot(self) -> tuple[dict[tuple[str, int], int], tuple[int, str]]:
+        """The positions and the checksum as of one moment (one read transaction), so a
+        running projection can be compared with a rebuild up to exactly those positions."""
+        cur = self.conn.cursor()
+        try:
+            if self.dialect == "sqlite":
+                cur.execute("BEGIN")
+            else:
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute(f"SELECT topic, part, next_offset FROM {self.positions_table}")
+            positions = {(t, int(pt)): int(o) for t, pt, o in cur.fetchall()}
+            cur.execute(f"SELECT case_id, data FROM {self.cases} ORDER BY case_id")
+            digest = hashlib.sha256()
+            count = 0
+            for case_id, data in cur.fetchall():
+                digest.update(case_id.encode() + b"\0" + canonical(json.loads(data)).encode() + b"\n")
+                count += 1
+        finally:
+            if self.dialect == "sqlite":
+                cur.execute("COMMIT")
+            else:
+                self.conn.commit()
+            cur.close()
+        return positions, (count, digest.hexdigest())
 
     def gauges(self) -> dict[str, list[tuple[Any, ...]]]:
         """Small aggregates for Prometheus: no case or customer id in any of them."""

@@ -232,6 +232,9 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         say(f"\nre-sent branch complaint: {opened} case opened (not two)")
         say(f"broken submission: see `{REJECTED.name}` (reason in the 'error' header)")
         say("\nAll three cases closed with satisfaction recorded. The services keep running:")
+        say(f"  accord case show {credit}                    # the case as staff see it, with its timeline")
+        say("  accord cases / accord report --html report.html     # all cases / the figures")
+        say(f"  curl 127.0.0.1:{settings.api_port}/cases                       # the read-only API")
         say("  accord act CASE COMMAND field=value --actor kind:id   # act on a case")
         say("  accord down                                           # stop the steps and the broker")
         return 0

@@ -25,7 +25,7 @@ class Settings(BaseModel):
     broker_heap: str = Field(default="512m")  # ACCORD_BROKER_HEAP
     broker_start_timeout_s: float = Field(default=90.0, gt=0)  # ACCORD_BROKER_START_TIMEOUT
     database_url: str | None = None  # ACCORD_DATABASE_URL: postgresql://... (default: SQLite)
-    metrics_port: int = Field(default=0, ge=0)  # ACCORD_METRICS_PORT: base port, 0 = off
+    metrics_port: int = Field(default=9400, ge=0)  # ACCORD_METRICS_PORT: base port, 0 = off
     api_port: int = Field(default=8088, ge=0)  # ACCORD_API_PORT: read-only case API, 0 = off
     clock: Literal["wall", "message"] = "wall"  # ACCORD_CLOCK: "message" replays history
     tick_seconds: float = Field(default=5.0, gt=0)  # ACCORD_TICK_SECONDS: timer resolution

@@ -51,7 +51,7 @@ class Watcher:
     def types(self, case_id: str) -> list[str]:
         return [e.event.type for e in self.cases.get(case_id, [])]  # type: ignore[union-attr]
 
-    def wait(self, case_id: str, *types: str, timeout_s: float = 30.0) -> Envelope:
+    def wait(self, case_id: str, *types: str, timeout_s: float = 60.0) -> Envelope:
         """The first event of the case whose type is one of `types`, waiting up to timeout_s."""
         deadline = time.monotonic() + timeout_s
         while True:

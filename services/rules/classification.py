@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from events.submission import ComplaintSubmission
 
-VERSION = "classify-2026.1"
+VERSION = "classify-2026.2"
 
 # (category, words that point to it), checked in order; first match wins.
 CATEGORY_WORDS: list[tuple[str, tuple[str, ...]]] = [
@@ -53,7 +53,34 @@ CATEGORY_WORDS: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
+# A product catalogue wins over words: exact product names (lower case) and their category.
+# It holds the US CFPB product names, so the public CFPB data classifies as documented in
+# docs/cfpb.md; a bank adds its own product names here.
+PRODUCTS: dict[str, str] = {
+    "credit card": "credit_card",
+    "credit card or prepaid card": "credit_card",
+    "prepaid card": "credit_card",
+    "mortgage": "credit_and_loan_repayment",
+    "student loan": "credit_and_loan_repayment",
+    "vehicle loan or lease": "credit_and_loan_repayment",
+    "consumer loan": "credit_and_loan_repayment",
+    "payday loan": "credit_and_loan_repayment",
+    "payday loan, title loan, or personal loan": "credit_and_loan_repayment",
+    "debt collection": "credit_and_loan_repayment",
+    "checking or savings account": "fees_and_charges",
+    "bank account or service": "fees_and_charges",
+    "money transfers": "service_quality",
+    "money transfer, virtual currency, or money service": "service_quality",
+    "credit reporting": "other",
+    "credit reporting, credit repair services, or other personal consumer reports": "other",
+    "other financial service": "other",
+}
+
+
 def category(submission: ComplaintSubmission) -> tuple[str, str]:
+    known = PRODUCTS.get((submission.product or "").strip().lower())
+    if known:
+        return known, "product catalogue"
     text = " ".join(filter(None, [submission.product, submission.subject])).lower()
     for name, words in CATEGORY_WORDS:
         for word in words:

@@ -55,6 +55,7 @@ class Stream:
     version: int = 0
     seen: set[str] = field(default_factory=set)
     chains: dict[str, tuple[int, str]] = field(default_factory=dict)  # case -> (seq, hash)
+    last_time: datetime | None = None  # the latest time any of its inputs carried
 
 
 def input_identity(message: Input, raw: bytes) -> tuple[str, uuid.UUID, str | None]:
@@ -87,9 +88,6 @@ class Runner:
         # recorded input, before the relay has published it. Never set in production.
         self.kill_after = int(os.environ.get("ACCORD_FAULT_KILL_AFTER_RECORDS", "0") or 0)
         self.recorded = 0
-        # ACCORD_CLOCK=message: "now" is the time the input itself carries, and timers follow
-        # the latest such time, so a replay of history (the CFPB simulation) decides as then.
-        self.watermark: datetime | None = None
 
     # -- state -------------------------------------------------------------------------------
     def load(self, key: str) -> Stream:
@@ -109,6 +107,9 @@ class Runner:
             if item.kind not in (SEEN, EMIT):
                 continue
             message = decode(MODELS[by_name(item.topic).carries], item.data)
+            at = _time_of(message)
+            if at is not None and (stream.last_time is None or at > stream.last_time):
+                stream.last_time = at
             if item.kind == SEEN:
                 stream.seen.add(input_identity(message, item.data)[0])
             elif item.kind == EMIT:
@@ -156,24 +157,26 @@ class Runner:
     def _now(self, message: Input) -> datetime:
         if self.settings.clock != "message":
             return self.clock.now()
-        at = _time_of(message)
-        if at is not None and (self.watermark is None or at > self.watermark):
-            self.watermark = at
-        return at or self.watermark or self.clock.now()
+        return _time_of(message) or self.clock.now()
 
     def tick(self, now: datetime | None = None) -> int:
-        """Let every stream whose timer is due decide what the passing of time means."""
-        if now is None and self.settings.clock == "message":
-            if self.watermark is None:
-                return 0
-            now = self.watermark
+        """Let every stream whose timer is due decide what the passing of time means. With
+        ACCORD_CLOCK=message each stream's time is the latest time its own inputs carried, so
+        a replay of history fires a case's timers only when that case's own history passes them."""
+        per_stream = now is None and self.settings.clock == "message"
         now = now or self.clock.now()
-        due = [key for key, at in self.timers.items() if at <= now]
         fired = 0
-        for key in due:
+        for key, at in list(self.timers.items()):
+            stream_now = now
+            if per_stream:
+                stream_now = self.load(key).last_time  # type: ignore[assignment]
+                if stream_now is None:
+                    continue
+            if at > stream_now:
+                continue
             stream = self.load(key)
             before = stream.version
-            self._decide_and_record(key, stream, Tick(now), None, None, now=now)
+            self._decide_and_record(key, stream, Tick(stream_now), None, None, now=stream_now)
             fired += stream.version - before
         return fired
 

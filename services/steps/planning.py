@@ -63,6 +63,7 @@ class State:
     status: str = "none"  # awaiting_approval | offered | accepted | rejected | countered | routes | done
     route: str | None = None
     closed: bool = False
+    facts_learned: bool = False
 
 
 def interested(message: Input) -> bool:
@@ -95,6 +96,7 @@ def evolve(state: State, message: Input) -> State:
     if isinstance(e, FactsLearned):
         return replace(
             state,
+            facts_learned=True,
             capacity=e.monthly_capacity.amount if e.monthly_capacity else state.capacity,
             hardship=e.hardship_cause or state.hardship,
         )
@@ -177,8 +179,10 @@ def _offer_round(
 def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
     e = event_of(message)
     case_id = case_of(message) or ""
-    if isinstance(e, FactsLearned):
-        if state.status != "none" or state.closed or state.category is None:
+    # Topics are read in no fixed order, so the facts (contact) may arrive before the
+    # classification (intake): the first plan follows whichever of the two comes last.
+    if isinstance(e, FactsLearned | ComplaintClassified):
+        if state.status != "none" or state.closed or state.category is None or not state.facts_learned:
             return []
         return _offer_round(state, 1, now, rules)
     if isinstance(e, PlanDefaulted | CaseReopened) and state.plan_id and not state.closed:

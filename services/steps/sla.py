@@ -80,6 +80,7 @@ class State:
     policy: str = "CN-2020"
     clocks: dict[str, Clock] = field(default_factory=dict)
     closed: bool = False
+    decided_at: datetime | None = None  # when the decision was made (may precede registration)
 
 
 def interested(message: Input) -> bool:
@@ -104,6 +105,8 @@ def _set(state: State, name: str, clock: Clock) -> State:
 
 def evolve(state: State, message: Input) -> State:
     e = event_of(message)
+    if isinstance(e, PlanOffered | RouteChosen) and state.decided_at is None:
+        state = replace(state, decided_at=message.occurred_at)  # type: ignore[union-attr]
     if isinstance(e, ComplaintRegistered):
         return replace(state, registered=True, customer_id=e.customer_id, policy=e.policy)
     if isinstance(e, CaseClosed):
@@ -162,16 +165,14 @@ def _met(state: State, name: str, now: datetime) -> list[Emit]:
 def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
     e = event_of(message)
     if isinstance(e, ComplaintRegistered):
-        return [
-            Emit(
-                DeadlineStarted(
-                    deadline="decision",
-                    policy=e.policy,
-                    started_at=e.received_at,
-                    due_at=deadlines.decision_due(e.policy, e.received_at),
-                )
-            )
-        ]
+        due = deadlines.decision_due(e.policy, e.received_at)
+        # The topics are read in no fixed order: the decision may have been seen first.
+        started = Emit(
+            DeadlineStarted(deadline="decision", policy=e.policy, started_at=e.received_at, due_at=due)
+        )
+        if state.decided_at is None:
+            return [started]
+        return [started, Emit(DeadlineMet(deadline="decision", met_at=state.decided_at, due_at=due))]
     if isinstance(e, NewFactsReported) and not state.closed:
         return [
             Emit(

@@ -83,6 +83,19 @@ def drain(consumer: KafkaConsumer, expected: int, timeout_s: float = 20.0) -> li
     return records
 
 
+def free_ports(count: int, start: int = 19400) -> int:
+    """The first of `count` consecutive free ports on loopback."""
+    for base in range(start, start + 2000, count):
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,8 +109,17 @@ def running(settings: Settings, tmp_path_factory) -> Iterator[Settings]:
     topics.create(settings)
     local = settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("steps")})
     os.environ["ACCORD_TICK_SECONDS"] = "1"
+    # Decisions dated by the inputs' own time: live tests send the current time, and the CFPB
+    # replay sends the complaints' historic times.
+    os.environ["ACCORD_CLOCK"] = "message"
     os.environ["ACCORD_API_PORT"] = str(free_port())
-    local = local.model_copy(update={"api_port": int(os.environ["ACCORD_API_PORT"])})
+    os.environ["ACCORD_METRICS_PORT"] = str(free_ports(7))
+    local = local.model_copy(
+        update={
+            "api_port": int(os.environ["ACCORD_API_PORT"]),
+            "metrics_port": int(os.environ["ACCORD_METRICS_PORT"]),
+        }
+    )
     for service in processes.SERVICES:
         processes.start(local, service)
     yield local

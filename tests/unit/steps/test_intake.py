@@ -9,6 +9,7 @@ from events.codec import decode
 from events.evaluation import CaseClosed
 from events.intake import ComplaintClassified, ComplaintRegistered, NewFactsReported, RepeatComplaintLinked
 from events.submission import ComplaintSubmission
+from services.rules import classification
 from services.steps import intake
 from tests.given import RULES, T0, env, given, types, when
 
@@ -42,7 +43,7 @@ def test_a_new_complaint_is_registered_and_classified_with_the_policy_and_rules_
     assert isinstance(registered, ComplaintRegistered) and isinstance(classified, ComplaintClassified)
     assert registered.policy == "CN-2020" and registered.amount_disputed.amount == Decimal("240000.00")
     assert (classified.category, classified.complexity) == ("credit_and_loan_repayment", "complex")
-    assert classified.rules_version == "classify-2026.1"
+    assert classified.rules_version == classification.VERSION
 
 
 def test_personal_data_goes_in_the_envelope_not_in_the_event() -> None:

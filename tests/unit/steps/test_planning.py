@@ -151,3 +151,12 @@ def test_only_staff_can_approve_a_plan() -> None:
     plan, history = _offered(registered("Fee", "25000.00", "fees_and_charges", "simple"))
     events = when(planning, given(planning, *history), cmd(ApprovePlan(plan_id=plan.plan_id), actor=CUSTOMER))  # type: ignore[attr-defined]
     assert types(events) == ["CommandRejected"] and "supervisor" in events[0].reason  # type: ignore[attr-defined]
+
+
+def test_facts_that_arrive_before_the_classification_still_get_a_plan() -> None:
+    """Planning reads intake and contact topics in no fixed order."""
+    registered_only, classified = registered("Loan", "12000.00", "credit_and_loan_repayment")
+    state = given(planning, registered_only)
+    assert when(planning, state, env(facts("1000"), step="contact")) == []
+    state = given(planning, registered_only, env(facts("1000"), step="contact"))
+    assert types(when(planning, state, classified)) == ["PlanProposed", "PlanOffered"]

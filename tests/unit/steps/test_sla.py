@@ -139,3 +139,12 @@ def test_an_offer_in_time_meets_the_deadline_and_stops_the_clock() -> None:
     past += [env(e, step="sla") for e in met]
     emitted, _ = run_ticks(past, 20)
     assert emitted == []
+
+
+def test_a_decision_seen_before_the_registration_meets_the_deadline_when_the_clock_starts() -> None:
+    """The step reads several topics in no fixed order; the offer may come first."""
+    offered = env(PlanOffered(plan_id="C1-P1", round=1), step="planning", at=T0 + 2 * DAY)
+    state = given(sla, offered)
+    events = when(sla, state, registered())
+    assert types(events) == ["DeadlineStarted", "DeadlineMet"]
+    assert events[1].met_at == T0 + 2 * DAY  # type: ignore[attr-defined]
