@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 TEST_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 ACCORD_DATA_DIR=$(CURDIR)/.accord/test \
             ACCORD_TEST_DATABASE_URL=postgresql://accord@127.0.0.1:15432/accord
 
-.PHONY: all demo test unit lint venv jars broker-start broker-stop topics catalogue simulate clean distclean
+.PHONY: all demo test bench unit lint venv jars broker-start broker-stop topics catalogue simulate clean distclean
 
 all: test
 
@@ -44,6 +44,10 @@ simulate: jars
 	@$(SIM_ENV) $(BIN)/accord up
 	$(SIM_ENV) $(BIN)/accord simulate --cfpb $(CFPB)
 	$(SIM_ENV) $(BIN)/accord report --by overall,channel,category,product --html .accord/cfpb/report.html
+
+# Not part of `make test`: Accord against the raw Kafka baseline on its own broker (port 39092).
+bench: jars
+	$(BIN)/python -m bench
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

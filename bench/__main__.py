@@ -1,0 +1,237 @@
+"""`make bench`: Accord against the raw Kafka baseline, on its own broker, in one run; prints
+one table and writes .accord/bench/results.json. See BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import baseline, pipeline
+from events.codec import encode
+from events.topics import STEP_TOPICS, SUBMITTED
+from projections import rebuild
+from projections.store import ViewStore
+from services import broker, clients, processes, topics
+from services.settings import ROOT, Settings
+
+DATA = ROOT / ".accord" / "bench"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _usage(pid: int) -> tuple[float, float]:
+    """(CPU seconds used, peak resident MiB) of a process."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(stat[11]) + int(stat[12])) / TICK
+    peak = (
+        next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+            if line.startswith("VmHWM:")
+        )
+        / 1024
+    )
+    return cpu, peak
+
+
+def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
+    """Submit at a fixed rate; time from each submission to its case appearing in the views."""
+    run = uuid.uuid4().hex[:6]
+    subs = pipeline.submissions(int(rate * seconds), f"L{run}")
+    from services.steps.intake import case_id_for
+
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        store = ViewStore.open(settings.data_dir, settings.database_url)
+        wanted = {case_id_for(s) for s in subs}
+        while not done.is_set() and len(seen) < len(wanted):
+            now = time.time()
+            for (case_id,) in store._read(f"SELECT case_id FROM {store.cases} WHERE opened_at >= '2000'"):
+                if case_id in wanted and case_id not in seen:
+                    seen[case_id] = now
+            time.sleep(0.01)
+        store.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    producer = clients.producer(settings, linger_ms=0)
+    started = time.time()
+    for i, sub in enumerate(subs):
+        target = started + i / rate
+        pause = target - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        sent[case_id_for(sub)] = time.time()
+        producer.send(SUBMITTED.name, key=sub.submission_id.encode(), value=encode(sub))
+        producer.flush()
+    watcher.join(timeout=120)
+    done.set()
+    producer.close()
+    lat = sorted((seen[c] - sent[c]) * 1000 for c in seen)
+    return {
+        "rate_per_second": round(rate, 1),
+        "cases": len(subs),
+        "appeared": len(lat),
+        "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
+        "p99_ms": round(lat[int(len(lat) * 0.99)], 1) if lat else None,
+    }
+
+
+def main() -> int:
+    cases = int(os.environ.get("BENCH_CASES", "600"))
+    messages = int(os.environ.get("BENCH_MESSAGES", "20000"))
+    memory_points = os.environ.get("BENCH_MEMORY_CASES", "10000,100000").split(",")
+    shutil.rmtree(DATA, ignore_errors=True)
+    settings = Settings.from_env(
+        {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:39092",
+            "ACCORD_DATA_DIR": str(DATA),
+            "ACCORD_METRICS_PORT": "9600",
+            "ACCORD_API_PORT": "0",
+        }
+    )
+    results: dict[str, Any] = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    }
+    broker.start(settings, log=_say)
+    topics.create(settings)
+    try:
+        run = uuid.uuid4().hex[:6]
+        _say(f"1/5 raw relay chain: {messages} x 1 KB through {baseline.HOPS} kafka-python hops ...")
+        results["relay_chain"] = baseline.relay_chain(settings, messages, run)
+        results["raw_consume"] = baseline.raw_consume(settings, f"bench.{run}.hop0")
+        _say(f"    {results['relay_chain']} | raw consume {results['raw_consume']}")
+
+        _say(f"2/5 the pipeline: {cases} complaints through every step to a closed case ...")
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "ACCORD_DATA_DIR": str(DATA),
+            "ACCORD_METRICS_PORT": "9600",
+            "ACCORD_API_PORT": "0",
+        }
+        os.environ.update(env)
+        pids = processes.up(settings)
+        time.sleep(4)
+        before = {name: _usage(pid) for name, pid in pids.items()}
+        results["pipeline"] = pipeline.run(settings, cases, timeout_s=900)
+        after = {name: _usage(pid) for name, pid in pids.items()}
+        seconds = results["pipeline"]["seconds"]
+        results["services"] = {
+            name: {
+                "cpu_percent": round(100 * (after[name][0] - before[name][0]) / seconds, 1),
+                "peak_rss_mib": round(after[name][1], 1),
+            }
+            for name in pids
+        }
+        _say(f"    {results['pipeline']}")
+
+        rate = results["pipeline"]["cases_per_second"]
+        _say(f"3/5 submission-to-view latency at 50% and 100% of {rate} cases/s ...")
+        results["latency_50"] = latency(settings, rate * 0.5, 20)
+        results["latency_100"] = latency(settings, rate, 20)
+        _say(f"    50%: {results['latency_50']}  100%: {results['latency_100']}")
+
+        _say("4/5 projection rebuild from offset 0, against the raw consume of the same topics ...")
+        raw = [baseline.raw_consume(settings, t.name) for t in STEP_TOPICS.values()]
+        raw_rate = sum(r["records"] for r in raw) / sum(r["seconds"] for r in raw)
+        lines: list[str] = []
+        started = time.perf_counter()
+        rebuild.rebuild(settings, log=lines.append)
+        replayed = int(next(x for x in lines if x.startswith("replayed")).split()[1])
+        rebuilt_seconds = time.perf_counter() - started
+        results["rebuild"] = {
+            "events": replayed,
+            "seconds": round(rebuilt_seconds, 2),
+            "events_per_second": round(replayed / rebuilt_seconds, 1),
+            "raw_consume_per_second": round(raw_rate, 1),
+            "identical": any("identical" in x for x in lines),
+        }
+        _say(f"    {results['rebuild']}")
+    finally:
+        processes.down(settings)
+        broker.stop(settings, log=_say)
+
+    _say(f"5/5 a step's memory after {' and '.join(memory_points)} cases ...")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.memory", *memory_points],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    results["memory"] = json.loads(done.stdout.strip().splitlines()[-1])
+    _say(f"    {results['memory']}")
+
+    (DATA / "results.json").write_text(json.dumps(results, indent=2))
+    print_table(results)
+    return 0
+
+
+def print_table(r: dict[str, Any]) -> None:
+    chain, pipe, rb = r["relay_chain"], r["pipeline"], r["rebuild"]
+    rows = [
+        (
+            "raw relay chain (6 hops, 1 KB)",
+            f"{chain['messages_per_second']:,.0f} msg/s",
+            f"hop p50 {chain['hop_latency_ms_p50']} ms, p99 {chain['hop_latency_ms_p99']} ms",
+        ),
+        ("raw consume from offset 0", f"{r['raw_consume']['records_per_second']:,.0f} rec/s", ""),
+        (
+            "pipeline, complaints to closed case",
+            f"{pipe['cases_per_second']} cases/s",
+            f"{pipe['events_per_second']:,.0f} events/s; "
+            f"{100 * pipe['events_per_second'] / chain['messages_per_second']:.1f}% of the raw chain",
+        ),
+        (
+            "submission -> case view, 50% load",
+            f"p50 {r['latency_50']['p50_ms']} ms",
+            f"p99 {r['latency_50']['p99_ms']} ms",
+        ),
+        (
+            "submission -> case view, 100% load",
+            f"p50 {r['latency_100']['p50_ms']} ms",
+            f"p99 {r['latency_100']['p99_ms']} ms",
+        ),
+        (
+            "projection rebuild",
+            f"{r['rebuild']['events_per_second']:,.0f} events/s",
+            f"{100 * rb['events_per_second'] / rb['raw_consume_per_second']:.1f}% of raw consume "
+            f"({rb['raw_consume_per_second']:,.0f} rec/s); identical={rb['identical']}",
+        ),
+        ("audit verify", "n/a", "not built yet (issue 5)"),
+        (
+            "intake RSS, 10k / 100k cases",
+            " / ".join(f"{v} MiB" for k, v in r["memory"].items() if k.startswith("rss_mib_after")),
+            "",
+        ),
+    ]
+    rows += [
+        (f"  {name} CPU / peak RSS", f"{u['cpu_percent']}%", f"{u['peak_rss_mib']} MiB")
+        for name, u in r["services"].items()
+    ]
+    width = max(len(a) for a, _, _ in rows)
+    print("\n" + "\n".join(f"{a:<{width}}  {b:>22}  {c}" for a, b, c in rows))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
