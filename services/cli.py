@@ -326,6 +326,55 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if simulate.simulate(settings, path, args.limit, args.timeout, log=say) else 1
 
 
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from services import audit
+
+    if args.action == "timeline":
+        rows = audit.timeline(settings, args.target)
+        if not rows:
+            say(f"no events for case {args.target}")
+            return 1
+        if args.format == "json":
+            say(json.dumps(rows, indent=2, ensure_ascii=False))
+        elif args.format == "csv":
+            sys.stdout.write(audit.to_csv(rows))
+        else:
+            for r in rows:
+                say(
+                    f"{r['occurred_at'][:23]:23} {r['step']:10} #{r['sequence']:<3} {r['type']:22} "
+                    f"{r['actor']:22} {r['position']:28} caused by {r['caused_by'] or '-'}"
+                )
+        return 0
+    if args.action == "as-of":
+        moment = datetime.fromisoformat(args.target.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            say("give the time with its zone, e.g. 2026-03-02T09:00:00Z")
+            return 2
+        result = audit.as_of(settings, moment, args.case)
+        if result is None:
+            say(f"case {args.case} had no events by {args.target}")
+            return 1
+        if args.case:
+            result = {k: v for k, v in result.items() if k != "events"}
+        say(json.dumps(result, indent=2, ensure_ascii=False))
+        return 0
+    if args.action == "replay":
+        from projections import rebuild
+
+        return 0 if rebuild.rebuild(settings, log=say) else 1
+    verdict = audit.verify(settings, check_stores=not args.topics_only)
+    for finding in verdict.findings[:200]:
+        say(f"  {finding}")
+    rate = verdict.events / verdict.seconds if verdict.seconds else 0
+    say(
+        f"verified {verdict.events} events in {verdict.chains} chains"
+        + (f" against {verdict.stored} recorded in the steps' stores" if not args.topics_only else "")
+        + f" in {verdict.seconds}s ({rate:,.0f} events/s): "
+        + ("no problem found" if verdict.ok else f"{len(verdict.findings)} PROBLEM(S)")
+    )
+    return 0 if verdict.ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="accord", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -391,6 +440,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N rows")
     p.add_argument("--timeout", type=float, default=3600)
     p.set_defaults(run=cmd_simulate)
+    p = sub.add_parser("audit", help="timeline, as-of, replay and verify, from the history alone")
+    p.add_argument("action", choices=["timeline", "as-of", "replay", "verify"])
+    p.add_argument("target", nargs="?", help="timeline: a case id; as-of: a time with its zone")
+    p.add_argument("case", nargs="?", help="as-of: one case (default: the case metrics)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--topics-only", action="store_true", help="verify: skip the steps' stores")
+    p.set_defaults(run=cmd_audit)
     p = sub.add_parser("demo", help="drive complaints from all three channels to closed cases")
     p.set_defaults(run=cmd_demo)
     return top

@@ -3,6 +3,7 @@ production: three channels to closed cases, hostile input, duplicates, and crash
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ from decimal import Decimal
 from kafka import TopicPartition
 
 from events.base import Actor, Money
-from events.codec import decode, encode, header, headers_for
+from events.codec import DecodeError, decode, encode, header, headers_for
 from events.commands import (
     AcceptPlan,
     CommandEnvelope,
@@ -185,7 +186,9 @@ def _all_events(settings: Settings) -> list[Envelope]:
     deadline = time.monotonic() + 60
     while any(reader.position(tp) < ends[tp] for tp in parts) and time.monotonic() < deadline:
         for records in reader.poll(timeout_ms=500).values():
-            out += [decode(Envelope, r.value) for r in records]
+            for r in records:
+                with contextlib.suppress(DecodeError):  # junk forged by the audit tests is no event
+                    out.append(decode(Envelope, r.value))
     reader.close()
     return out
 

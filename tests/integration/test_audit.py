@@ -1,0 +1,86 @@
+"""Audit on the real broker: a case's timeline and its state as of a past moment from the
+history alone, and `verify` catching an event forged onto a topic with an ordinary client —
+even one whose hash link the forger computed correctly."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import timedelta
+
+from kafka import KafkaProducer
+
+from events.base import Actor
+from events.codec import content_hash, encode
+from events.commands import RecordContactAttempt
+from events.contact import ContactAttempted
+from events.envelope import Envelope
+from events.topics import STEP_TOPICS
+from services import audit
+from tests.integration.test_workflow import act, complaint, submit
+
+
+def test_a_timeline_and_an_as_of_view_come_from_the_history_alone(running, live_producer, watcher) -> None:
+    case = submit(live_producer, complaint("audit1", "hotline"))
+    assigned = watcher.wait(case, "CaseAssigned")
+    watcher.wait(case, "DeadlineStarted")
+    time.sleep(1)
+    rows = audit.timeline(running, case)
+    kinds = [r["type"] for r in rows]
+    assert kinds[:2] == ["ComplaintRegistered", "ComplaintClassified"] and "CaseAssigned" in kinds
+    assert all(r["position"].startswith("negotiation.") for r in rows)
+    assert rows[2]["caused_by"] is not None and "step" in rows[0]
+    handler = Actor(kind="staff", id=assigned.event.handler_id)  # type: ignore[union-attr]
+    act(live_producer, case, RecordContactAttempt(method="phone", outcome="reached"), handler)
+    attempt = watcher.wait(case, "ContactAttempted")
+    time.sleep(1)
+    before = audit.as_of(running, attempt.occurred_at - timedelta(microseconds=1), case)
+    after = audit.as_of(running, attempt.occurred_at, case)
+    assert before["contact_attempts"] == 0 and before["handler"] == handler.id
+    assert after["contact_attempts"] == 1 and after["first_contact_at"] is not None
+    metrics = audit.as_of(running, attempt.occurred_at)
+    assert metrics["overall"]["all"]["cases"] >= 1
+    assert "ComplaintRegistered" in audit.to_csv(rows)
+
+
+def test_verify_passes_on_the_real_history_and_names_a_forged_event(running, live_producer, watcher) -> None:
+    case = submit(live_producer, complaint("audit2", "branch", staff_id="H-011"))
+    last = watcher.wait(case, "CaseAssigned")
+    watcher.wait(case, "DeadlineStarted")
+    time.sleep(2)
+    clean = audit.verify(running)
+    assert clean.ok, "\n".join(str(f) for f in clean.findings[:20])
+    assert clean.events > 0 and clean.stored > 0
+
+    # A forger with an ordinary client appends a plausible next event to the contact chain,
+    # with the right sequence and a correctly computed hash link.
+    forged = Envelope(
+        event_id=uuid.uuid4(),
+        case_id=case,
+        occurred_at=last.occurred_at + timedelta(seconds=1),
+        step="contact",
+        sequence=last.sequence + 1,
+        correlation_id=last.correlation_id,
+        causation_id=last.event_id,
+        actor=Actor(kind="staff", id="H-011"),
+        customer_id=last.customer_id,
+        prev_hash=content_hash(encode(last)),
+        cause_hash=content_hash(encode(last)),
+        event=ContactAttempted(attempt=1, method="phone", outcome="reached", within_preference=True),
+    )
+    plain = KafkaProducer(bootstrap_servers=running.bootstrap_servers)
+    meta = plain.send(STEP_TOPICS["contact"].name, key=case.encode(), value=encode(forged)).get(timeout=30)
+    plain.send(STEP_TOPICS["contact"].name, key=case.encode(), value=json.dumps({"junk": True}).encode()).get(
+        30
+    )
+    plain.close()
+    time.sleep(1)
+    caught = audit.verify(running)
+    problems = [str(f) for f in caught.findings]
+    assert not caught.ok
+    assert any(
+        f.offset == meta.offset and f.case_id == case and "never recorded by its step" in f.problem
+        for f in caught.findings
+    ), problems
+    assert any("not a valid event" in p for p in problems), problems
