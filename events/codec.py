@@ -169,3 +169,7 @@ def _decode_error(model: type[Message], exc: ValidationError) -> DecodeError:
         problems.append(text)
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return DecodeError(f"invalid {kind}: " + "; ".join(problems) + more, first_field)
+
+
+# The registered upcasters of released events (imported last: they register on UPCASTERS).
+from events import upcasters as _upcasters  # noqa: E402, F401

@@ -21,14 +21,16 @@ class SurveySent(Message):
 
 
 class SatisfactionRecorded(Message):
-    """The customer's answer: CSAT 1-5, NPS 0-10 and an optional comment."""
+    """The customer's answer: CSAT 1-5, NPS 0-10, an optional comment, and how it was given.
+    v2 added `answered_via`; v1 events are upcast on read (see events/upcasters.py)."""
 
     type: Literal["SatisfactionRecorded"] = "SatisfactionRecorded"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     survey_id: Identifier
     csat: Annotated[int, Field(ge=1, le=5)]
     nps: Annotated[int, Field(ge=0, le=10)] | None = None
     comment: Text | None = None
+    answered_via: Literal["phone", "sms", "email", "app", "in_branch"]
 
 
 class CaseClosed(Message):

@@ -43,6 +43,7 @@ class State:
     answered: bool = True
     closed: bool = False
     reopen_until: datetime | None = None
+    survey_method: str = "app"
 
 
 def interested(message: Input) -> bool:
@@ -66,7 +67,9 @@ def evolve(state: State, message: Input) -> State:
     if isinstance(e, ExecutionStarted):
         return replace(state, plan_kind=e.plan_kind)
     if isinstance(e, SurveySent):
-        return replace(state, surveys=state.surveys + 1, survey_id=e.survey_id, answered=False)
+        return replace(
+            state, surveys=state.surveys + 1, survey_id=e.survey_id, answered=False, survey_method=e.method
+        )
     if isinstance(e, SatisfactionRecorded):
         return replace(state, answered=True)
     if isinstance(e, CaseClosed):
@@ -101,7 +104,11 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
         return [
             Emit(
                 SatisfactionRecorded(
-                    survey_id=command.survey_id, csat=command.csat, nps=command.nps, comment=command.comment
+                    survey_id=command.survey_id,
+                    csat=command.csat,
+                    nps=command.nps,
+                    comment=command.comment,
+                    answered_via=state.survey_method,
                 )
             ),
             Emit(CaseClosed(outcome=outcome, reopen_until=window)),
