@@ -151,7 +151,7 @@ def main() -> int:
         results["latency_100"] = latency(settings, rate, 20)
         _say(f"    50%: {results['latency_50']}  100%: {results['latency_100']}")
 
-        _say("4/5 projection rebuild from offset 0, against the raw consume of the same topics ...")
+        _say("4/5 projection rebuild and audit verify from offset 0, vs raw consume of the same topics ...")
         raw = [baseline.raw_consume(settings, t.name) for t in STEP_TOPICS.values()]
         raw_rate = sum(r["records"] for r in raw) / sum(r["seconds"] for r in raw)
         lines: list[str] = []
@@ -167,6 +167,17 @@ def main() -> int:
             "identical": any("identical" in x for x in lines),
         }
         _say(f"    {results['rebuild']}")
+        from services import audit
+
+        verdict = audit.verify(settings)
+        results["verify"] = {
+            "events": verdict.events,
+            "seconds": verdict.seconds,
+            "events_per_second": round(verdict.events / verdict.seconds, 1),
+            "raw_consume_per_second": round(raw_rate, 1),
+            "problems": len(verdict.findings),
+        }
+        _say(f"    audit verify: {results['verify']}")
     finally:
         processes.down(settings)
         broker.stop(settings, log=_say)
@@ -188,7 +199,7 @@ def main() -> int:
 
 
 def print_table(r: dict[str, Any]) -> None:
-    chain, pipe, rb = r["relay_chain"], r["pipeline"], r["rebuild"]
+    chain, pipe, rb, vf = r["relay_chain"], r["pipeline"], r["rebuild"], r["verify"]
     rows = [
         (
             "raw relay chain (6 hops, 1 KB)",
@@ -218,7 +229,12 @@ def print_table(r: dict[str, Any]) -> None:
             f"{100 * rb['events_per_second'] / rb['raw_consume_per_second']:.1f}% of raw consume "
             f"({rb['raw_consume_per_second']:,.0f} rec/s); identical={rb['identical']}",
         ),
-        ("audit verify", "n/a", "not built yet (issue 5)"),
+        (
+            "audit verify (topics + stores)",
+            f"{r['verify']['events_per_second']:,.0f} events/s",
+            f"{100 * vf['events_per_second'] / vf['raw_consume_per_second']:.1f}% of raw consume; "
+            f"{vf['problems']} problem(s)",
+        ),
         (
             "intake RSS, 10k / 100k cases",
             " / ".join(f"{v} MiB" for k, v in r["memory"].items() if k.startswith("rss_mib_after")),
