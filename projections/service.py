@@ -33,7 +33,12 @@ def update_gauges(store: ViewStore) -> None:
 def run(settings: Settings, stop: threading.Event) -> None:
     store = ViewStore.open(settings.data_dir, settings.database_url)
     projector = Projector(settings, store)
-    server = api.serve(settings, settings.api_port) if settings.api_port else None
+    server = None
+    if settings.api_port:
+        try:
+            server = api.serve(settings, settings.api_port)
+        except OSError as exc:  # the views still update; only the API is missing
+            log.warning("no case API on port %d (%s); set ACCORD_API_PORT", settings.api_port, exc)
     if server:
         log.info("case API on http://127.0.0.1:%d/cases", settings.api_port)
     last = 0.0

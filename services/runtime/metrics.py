@@ -3,6 +3,8 @@ a label: only step, topic, event type and outcome."""
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 CONSUMED = Counter("accord_messages_consumed_total", "Kafka records a step consumed", ["step", "topic"])
@@ -42,7 +44,13 @@ def serve(step: str, base_port: int) -> int | None:
     if not base_port:
         return None
     port = base_port + PORTS.get(step, 6)
-    start_http_server(port, addr="127.0.0.1")
+    try:
+        start_http_server(port, addr="127.0.0.1")
+    except OSError as exc:  # metrics are for ops; a taken port must not stop the step itself
+        logging.getLogger("accord.metrics").warning(
+            "%s: no /metrics on port %d (%s); set ACCORD_METRICS_PORT to a free base port", step, port, exc
+        )
+        return None
     return port
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from events.base import Money
+from events.base import Actor, Money
 from events.commands import AcceptPlan, ApprovePlan, ChooseRoute, CounterPlan, RejectPlan
 from events.contact import FactsLearned
 from events.evaluation import CaseClosed, CaseReopened
@@ -43,6 +43,7 @@ INPUTS = (
 )
 EVENTS_IN = (ComplaintRegistered, ComplaintClassified, FactsLearned, PlanDefaulted, CaseClosed, CaseReopened)
 COMMAND_TYPES = (ApprovePlan, AcceptPlan, RejectPlan, CounterPlan, ChooseRoute)
+BANK = Actor(kind="system", id="planning")
 ROUTES = ["higher_level_review", "mediation", "arbitration", "litigation"]
 
 
@@ -143,7 +144,7 @@ def _offer_round(
 ) -> list[Emit]:
     """Propose (round 1) or revise (later rounds) and, unless it needs approval, offer it."""
     if round_ > rules.max_rounds:
-        return [Emit(RoutesOffered(routes=ROUTES))]
+        return [Emit(RoutesOffered(routes=ROUTES), actor=BANK)]
     offer = plans.propose(_facts(state), round_, now, counter)
     plan_id = f"{state.case_id}-P{round_}"
     value = Money(amount=offer.value.quantize(Decimal("0.01")), currency=state.currency)
@@ -170,9 +171,9 @@ def _offer_round(
             needs_approval=needs,
             rationale=rationale,
         )
-    out = [Emit(event)]
+    out = [Emit(event, actor=BANK)]  # the bank's answer, whoever's command prompted it
     if not needs:
-        out.append(Emit(PlanOffered(plan_id=plan_id, round=round_)))
+        out.append(Emit(PlanOffered(plan_id=plan_id, round=round_), actor=BANK))
     return out
 
 
