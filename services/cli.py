@@ -362,6 +362,24 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
         from projections import rebuild
 
         return 0 if rebuild.rebuild(settings, log=say) else 1
+    if args.action == "export":
+        if not (args.start and args.end and args.out):
+            say("give --from, --to and --out")
+            return 2
+        start = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(args.end.replace("Z", "+00:00"))
+        manifest = audit.export(settings, start, end, args.out)
+        say(f"wrote {args.out}: {manifest['events']} events in {manifest['chains']} chains")
+        return 0
+    if args.bundle:
+        verdict = audit.verify_bundle(args.bundle)
+        for finding in verdict.findings[:200]:
+            say(f"  {finding}")
+        say(
+            f"bundle {args.bundle}: {verdict.events} events in {verdict.chains} chains: "
+            + ("no problem found" if verdict.ok else f"{len(verdict.findings)} PROBLEM(S)")
+        )
+        return 0 if verdict.ok else 1
     verdict = audit.verify(settings, check_stores=not args.topics_only)
     for finding in verdict.findings[:200]:
         say(f"  {finding}")
@@ -441,11 +459,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3600)
     p.set_defaults(run=cmd_simulate)
     p = sub.add_parser("audit", help="timeline, as-of, replay and verify, from the history alone")
-    p.add_argument("action", choices=["timeline", "as-of", "replay", "verify"])
+    p.add_argument("action", choices=["timeline", "as-of", "replay", "verify", "export"])
     p.add_argument("target", nargs="?", help="timeline: a case id; as-of: a time with its zone")
     p.add_argument("case", nargs="?", help="as-of: one case (default: the case metrics)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--topics-only", action="store_true", help="verify: skip the steps' stores")
+    p.add_argument("--bundle", help="verify: check an exported bundle offline instead")
+    p.add_argument("--from", dest="start", help="export: from this time (with its zone)")
+    p.add_argument("--to", dest="end", help="export: up to (not including) this time")
+    p.add_argument("--out", help="export: the bundle file to write (.zip)")
     p.set_defaults(run=cmd_audit)
     p = sub.add_parser("demo", help="drive complaints from all three channels to closed cases")
     p.set_defaults(run=cmd_demo)

@@ -84,3 +84,48 @@ def test_verify_passes_on_the_real_history_and_names_a_forged_event(running, liv
         for f in caught.findings
     ), problems
     assert any("not a valid event" in p for p in problems), problems
+
+
+def test_an_exported_bundle_verifies_offline_and_a_tampered_one_does_not(
+    running, live_producer, watcher, tmp_path
+) -> None:
+    import zipfile
+    from datetime import UTC, datetime
+
+    sub = complaint("audit3", "app")
+    case = submit(live_producer, sub)
+    watcher.wait(case, "CaseAssigned")
+    watcher.wait(case, "DeadlineStarted")
+    time.sleep(1)
+    bundle = tmp_path / "bundle.zip"
+    manifest = audit.export(running, sub.submitted_at - timedelta(seconds=1), datetime.now(UTC), str(bundle))
+    assert manifest["events"] >= 4
+    verdict = audit.verify_bundle(str(bundle))
+    assert verdict.ok, [str(f) for f in verdict.findings]
+
+    with zipfile.ZipFile(bundle) as original:
+        files = {name: original.read(name) for name in original.namelist()}
+    lines = files["events.jsonl"].splitlines()
+    index = next(
+        i for i, line in enumerate(lines) if case.encode() in line and b"ComplaintRegistered" in line
+    )
+    lines[index] = lines[index].replace(b'"channel":"app"', b'"channel":"branch"')
+    files["events.jsonl"] = b"".join(line + b"\n" for line in lines)
+
+    def write(path, contents) -> None:  # type: ignore[no-untyped-def]
+        with zipfile.ZipFile(path, "w") as out:
+            for name, data in contents.items():
+                out.writestr(name, data)
+
+    careless = tmp_path / "careless.zip"
+    write(careless, files)
+    assert any("manifest" in str(f) for f in audit.verify_bundle(str(careless)).findings)
+
+    # A careful tamperer also fixes the manifest: the hash chain still gives it away.
+    manifest_data = json.loads(files["manifest.json"])
+    manifest_data["sha256"]["events.jsonl"] = content_hash(files["events.jsonl"])
+    files["manifest.json"] = json.dumps(manifest_data).encode()
+    careful = tmp_path / "careful.zip"
+    write(careful, files)
+    problems = [str(f) for f in audit.verify_bundle(str(careful)).findings]
+    assert any(case in p and ("hash link" in p or "chain head" in p) for p in problems), problems
