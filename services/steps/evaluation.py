@@ -20,7 +20,7 @@ from events.execution import ExecutionStarted, PlanCompleted
 from events.intake import ComplaintRegistered
 from events.planning import RouteChosen
 from events.topics import COMMANDS, STEP_TOPICS
-from services.runtime.step import Emit, Input, case_of, command_of, event_of, refuse
+from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
 from services.settings import Settings
 
 STEP = "evaluation"
@@ -44,12 +44,15 @@ class State:
     closed: bool = False
     reopen_until: datetime | None = None
     survey_method: str = "app"
+    respond_by: datetime | None = None
 
 
 def interested(message: Input) -> bool:
-    return isinstance(
-        event_of(message), ComplaintRegistered | ExecutionStarted | PlanCompleted | RouteChosen
-    ) or isinstance(command_of(message), RecordSatisfaction | ReopenCase | EscalateCase)
+    return (
+        isinstance(message, Tick)
+        or isinstance(event_of(message), ComplaintRegistered | ExecutionStarted | PlanCompleted | RouteChosen)
+        or isinstance(command_of(message), RecordSatisfaction | ReopenCase | EscalateCase)
+    )
 
 
 def route(message: Input) -> str | None:
@@ -68,7 +71,12 @@ def evolve(state: State, message: Input) -> State:
         return replace(state, plan_kind=e.plan_kind)
     if isinstance(e, SurveySent):
         return replace(
-            state, surveys=state.surveys + 1, survey_id=e.survey_id, answered=False, survey_method=e.method
+            state,
+            surveys=state.surveys + 1,
+            survey_id=e.survey_id,
+            answered=False,
+            survey_method=e.method,
+            respond_by=e.respond_by,
         )
     if isinstance(e, SatisfactionRecorded):
         return replace(state, answered=True)
@@ -79,10 +87,29 @@ def evolve(state: State, message: Input) -> State:
     return state
 
 
+def next_due(state: State) -> datetime | None:
+    """An unanswered survey closes the case when its answer is due."""
+    if state.closed or state.answered or state.respond_by is None:
+        return None
+    return state.respond_by
+
+
+def _outcome(state: State) -> str:
+    if state.plan_kind in RELIEF:
+        return "resolved_with_relief"
+    return "explained" if state.plan_kind == "risk_explanation" else "resolved"
+
+
 def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
     e = event_of(message)
     case_id = case_of(message)
     window = now + timedelta(days=rules.reopen_days)
+    if isinstance(message, Tick):
+        due = next_due(state)
+        if due is None or now < due:
+            return []
+        # No answer by the deadline: the plan was carried out, so the case closes without a score.
+        return [Emit(CaseClosed(outcome=_outcome(state), reopen_until=window))]
     if isinstance(e, PlanCompleted) and not state.closed:
         survey = f"{case_id}-S{state.surveys + 1}"
         return [Emit(SurveySent(survey_id=survey, method="app", respond_by=now + timedelta(days=7)))]
@@ -96,11 +123,7 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
     if isinstance(command, RecordSatisfaction):
         if state.answered or command.survey_id != state.survey_id:
             return refuse(message, f"survey {command.survey_id} is not awaiting an answer")
-        outcome = (
-            "resolved_with_relief"
-            if state.plan_kind in RELIEF
-            else ("explained" if state.plan_kind == "risk_explanation" else "resolved")
-        )
+        outcome = _outcome(state)
         return [
             Emit(
                 SatisfactionRecorded(

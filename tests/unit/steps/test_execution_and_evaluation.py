@@ -152,3 +152,19 @@ def test_a_dissatisfied_customer_can_reopen_or_escalate_within_the_window() -> N
 def test_reopening_after_the_window_is_rejected() -> None:
     events = when(evaluation, _closed(), cmd(ReopenCase(reason="late"), actor=CUSTOMER), now=T0 + 15 * DAY)
     assert types(events) == ["CommandRejected"] and "window" in events[0].reason  # type: ignore[attr-defined]
+
+
+def test_an_unanswered_survey_closes_the_case_when_its_answer_is_due() -> None:
+    sent = when(
+        evaluation, given(evaluation, REGISTERED), env(PlanCompleted(plan_id="C1-P1"), step="execution")
+    )
+    state = given(evaluation, REGISTERED, env(sent[0], step="evaluation"))
+    due = evaluation.next_due(state)
+    assert due == T0 + 7 * DAY
+    assert when(evaluation, state, Tick(T0 + 6 * DAY), now=T0 + 6 * DAY) == []
+    events = when(evaluation, state, Tick(T0 + 7 * DAY), now=T0 + 7 * DAY)
+    assert types(events) == ["CaseClosed"] and events[0].outcome == "resolved"  # type: ignore[attr-defined]
+    closed = given(
+        evaluation, REGISTERED, env(sent[0], step="evaluation"), *[env(e, step="evaluation") for e in events]
+    )
+    assert evaluation.next_due(closed) is None
