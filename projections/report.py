@@ -207,16 +207,20 @@ def to_html(report: dict[str, Any], title: str = "Accord — satisfaction and pe
         )
         parts.append(_bars("Plan acceptance rate by plan type", overall["acceptance_by_plan_type"]))
     for dimension, groups in report.items():
-        parts.append(f"<h2>By {html.escape(dimension)}</h2>")
+        parts.append(f"<h2>{'Overall' if dimension == 'overall' else 'By ' + html.escape(dimension)}</h2>")
         if dimension != "overall":
             parts.append(_bars(f"Cases by {dimension}", {k: float(f["cases"]) for k, f in groups.items()}))
             parts.append(
                 _bars(f"On-time rate by {dimension}", {k: f["on_time_rate"] for k, f in groups.items()})
             )
-        parts.append("<table><tr><th>" + "</th><th>".join([dimension, *COLUMNS]) + "</th></tr>")
+        parts.append(
+            "<div style='overflow-x:auto'><table><tr><th>"
+            + "</th><th>".join([dimension, *COLUMNS])
+            + "</th></tr>"
+        )
         for name, f in groups.items():
             cells = [html.escape(str(name)), *(html.escape(_cell(f[c])) for c in COLUMNS)]
             parts.append("<tr><td>" + "</td><td>".join(cells) + "</td></tr>")
-        parts.append("</table>")
+        parts.append("</table></div>")
     parts.append("</body></html>")
     return "\n".join(parts)
