@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import baseline, pipeline
-from events.codec import encode
-from events.topics import STEP_TOPICS, SUBMITTED
+from events.topics import STEP_TOPICS
 from projections import rebuild
 from projections.store import ViewStore
-from services import broker, clients, processes, topics
+from services import broker, clients, processes, publish, topics
 from services.settings import ROOT, Settings
 
 DATA = ROOT / ".accord" / "bench"
@@ -77,7 +76,7 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
         if pause > 0:
             time.sleep(pause)
         sent[case_id_for(sub)] = time.time()
-        producer.send(SUBMITTED.name, key=sub.submission_id.encode(), value=encode(sub))
+        publish.send(producer, sub)
         producer.flush()
     watcher.join(timeout=120)
     done.set()

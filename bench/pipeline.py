@@ -19,10 +19,9 @@ from pathlib import Path
 from kafka import TopicPartition
 
 from events.base import Actor, Money
-from events.codec import decode, encode
+from events.codec import decode
 from events.commands import (
     AcceptPlan,
-    CommandEnvelope,
     ConfirmRedress,
     RecordContactAttempt,
     RecordFacts,
@@ -31,8 +30,8 @@ from events.commands import (
 )
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
-from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
-from services import broker, clients, processes, topics
+from events.topics import STEP_TOPICS
+from services import broker, clients, processes, publish, topics
 from services.settings import Settings
 
 KINDS = [
@@ -75,11 +74,8 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
         reader.seek(tp, end)
     staff, finance = Actor(kind="staff", id="H-001"), Actor(kind="staff", id="FIN-1")
 
-    def act(case: str, command: object, actor: Actor) -> None:
-        envelope = CommandEnvelope(
-            command_id=uuid.uuid4(), case_id=case, issued_at=datetime.now(UTC), actor=actor, command=command
-        )  # type: ignore[arg-type]
-        producer.send(COMMANDS.name, key=case.encode(), value=encode(envelope))
+    def act(case: str, body: object, actor: Actor) -> None:
+        publish.send(producer, publish.command(case, body, actor))  # type: ignore[arg-type]
 
     subs = submissions(n, run_id)
     customers: dict[str, Actor] = {}
@@ -88,7 +84,7 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
     events = 0
     started = time.perf_counter()
     for sub in subs:
-        producer.send(SUBMITTED.name, key=sub.submission_id.encode(), value=encode(sub))
+        publish.send(producer, sub)
     producer.flush()
     deadline = time.monotonic() + timeout_s
     while len(closed) < n and time.monotonic() < deadline:

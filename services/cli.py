@@ -82,10 +82,9 @@ def example_submission(channel: str = "app", submission_id: str | None = None) -
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    from events.codec import DecodeError, decode, encode, headers_for
+    from events.codec import DecodeError, decode
     from events.submission import ComplaintSubmission
-    from events.topics import SUBMITTED
-    from services import clients
+    from services import clients, publish
 
     raw = (
         Path(args.file).read_bytes()
@@ -103,12 +102,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     producer = clients.producer(settings)
     try:
-        meta = producer.send(
-            SUBMITTED.name,
-            key=submission.submission_id.encode(),
-            value=encode(submission),
-            headers=headers_for(submission),
-        ).get(timeout=30)
+        meta = publish.send(producer, submission).get(timeout=30)
     finally:
         producer.close()
     say(
@@ -181,10 +175,9 @@ def _value(text: str) -> object:
 
 
 def cmd_act(args: argparse.Namespace, settings: Settings) -> int:
-    from events.codec import DecodeError, decode, encode, headers_for
+    from events.codec import DecodeError, decode
     from events.commands import CommandEnvelope
-    from events.topics import COMMANDS
-    from services import clients
+    from services import clients, publish
 
     kind, _, actor_id = args.actor.partition(":")
     fields = dict(pair.split("=", 1) for pair in args.fields)
@@ -202,9 +195,7 @@ def cmd_act(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     producer = clients.producer(settings)
     try:
-        producer.send(
-            COMMANDS.name, key=command.case_id.encode(), value=encode(command), headers=headers_for(command)
-        ).get(timeout=30)
+        publish.send(producer, command).get(timeout=30)
     finally:
         producer.close()
     say(f"sent {args.command} for {args.case} as {args.actor} (command {command.command_id})")

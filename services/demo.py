@@ -12,10 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from events.base import Actor, Money
-from events.codec import decode, encode, headers_for
+from events.codec import decode
 from events.commands import (
     AcceptPlan,
-    CommandEnvelope,
     ConfirmRedress,
     CounterPlan,
     RecordContactAttempt,
@@ -25,8 +24,8 @@ from events.commands import (
 )
 from events.plans import CounterOffer
 from events.submission import ComplaintSubmission
-from events.topics import COMMANDS, REJECTED, SUBMITTED
-from services import broker, clients, processes, topics
+from events.topics import REJECTED, SUBMITTED
+from services import broker, clients, processes, publish, topics
 from services.settings import Settings
 from services.steps.intake import case_id_for
 from services.watch import Watcher
@@ -81,32 +80,16 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         for raw in COMPLAINTS:
             body = {**raw, "submitted_at": datetime.now(UTC).isoformat()}
             submission = decode(ComplaintSubmission, json.dumps(body).encode())
-            producer.send(
-                SUBMITTED.name,
-                key=submission.submission_id.encode(),
-                value=encode(submission),
-                headers=headers_for(submission),
-            )
+            publish.send(producer, submission)
             submitted.append(submission)
             say(f"\n[{submission.channel}] {submission.subject}")
         producer.send(SUBMITTED.name, key=b"broken", value=b'{"channel": "fax", "subject": 42')
-        producer.send(
-            SUBMITTED.name, key=submitted[2].submission_id.encode(), value=encode(submitted[2])
-        )  # the branch re-sends the same complaint
+        publish.send(producer, submitted[2])  # the branch re-sends the same complaint
         producer.flush()
         say("\n(also sent: one broken submission, and the branch's complaint a second time)")
 
-        def act(case: str, command: object, actor: Actor) -> None:
-            envelope = CommandEnvelope(
-                command_id=uuid.uuid4(),
-                case_id=case,
-                issued_at=datetime.now(UTC),
-                actor=actor,
-                command=command,
-            )
-            producer.send(
-                COMMANDS.name, key=case.encode(), value=encode(envelope), headers=headers_for(envelope)
-            ).get(timeout=30)
+        def act(case: str, body: object, actor: Actor) -> None:
+            publish.send(producer, publish.command(case, body, actor)).get(timeout=30)  # type: ignore[arg-type]
 
         def show(case: str, *types: str) -> object:
             event = watcher.wait(case, *types, timeout_s=60).event

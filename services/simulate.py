@@ -21,11 +21,10 @@ from typing import Any
 from kafka import TopicPartition
 
 from events.base import Actor
-from events.codec import DecodeError, decode, encode, headers_for
+from events.codec import DecodeError, decode
 from events.commands import (
     AcceptPlan,
     ApprovePlan,
-    CommandEnvelope,
     ConfirmRedress,
     EscalateCase,
     RecordContactAttempt,
@@ -35,10 +34,10 @@ from events.commands import (
 )
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
-from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
+from events.topics import STEP_TOPICS
 from projections import report
 from projections.store import ViewStore
-from services import clients
+from services import clients, publish
 from services.settings import Settings
 from services.steps.intake import case_id_for
 
@@ -152,16 +151,8 @@ class Driver:
         if (case, tag) in self.acted:
             return  # the same event seen twice (a republish) gets one answer
         self.acted.add((case, tag))
-        envelope = CommandEnvelope(
-            command_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{case}/{tag}"),
-            case_id=case,
-            issued_at=at,
-            actor=actor,
-            command=command,
-        )
-        self.producer.send(
-            COMMANDS.name, key=case.encode(), value=encode(envelope), headers=headers_for(envelope)
-        )
+        command_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{case}/{tag}")
+        publish.send(self.producer, publish.command(case, command, actor, at, command_id))
 
     def react(self, e: Envelope) -> None:
         row = self.by_case.get(e.case_id)
@@ -273,12 +264,7 @@ def simulate(
         for batch in _batches(data, 500):
             for row in batch:
                 sub = row.submission()
-                producer.send(
-                    SUBMITTED.name,
-                    key=sub.submission_id.encode(),
-                    value=encode(sub),
-                    headers=headers_for(sub),
-                )
+                publish.send(producer, sub)
             producer.flush()
         producer.close()
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 from events.base import Actor
 from events.codec import decode, encode
-from events.commands import CommandEnvelope
 from events.envelope import Envelope
 from events.topics import COMMANDS, SUBMITTED
+from services import publish
 from services.runtime.clock import ManualClock
 from services.runtime.loop import Runner
 from services.runtime.store import EMIT, REJECT
@@ -46,9 +46,7 @@ class Bus:
         self.publish(SUBMITTED.name, submission["submission_id"].encode(), json.dumps(submission).encode())
 
     def act(self, case_id: str, command, actor: Actor) -> uuid.UUID:
-        envelope = CommandEnvelope(
-            command_id=uuid.uuid4(), case_id=case_id, issued_at=self.clock.now(), actor=actor, command=command
-        )
+        envelope = publish.command(case_id, command, actor, self.clock.now())
         self.publish(COMMANDS.name, case_id.encode(), encode(envelope))
         return envelope.command_id
 

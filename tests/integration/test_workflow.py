@@ -16,10 +16,9 @@ from decimal import Decimal
 from kafka import TopicPartition
 
 from events.base import Actor, Money
-from events.codec import DecodeError, decode, encode, header, headers_for
+from events.codec import DecodeError, decode, encode, header
 from events.commands import (
     AcceptPlan,
-    CommandEnvelope,
     ConfirmRedress,
     RecordContactAttempt,
     RecordFacts,
@@ -28,8 +27,8 @@ from events.commands import (
 )
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
-from events.topics import COMMANDS, REJECTED, STEP_TOPICS, SUBMITTED
-from services import clients, processes
+from events.topics import REJECTED, STEP_TOPICS, SUBMITTED
+from services import clients, processes, publish
 from services.settings import Settings
 from services.steps.intake import case_id_for
 
@@ -53,20 +52,12 @@ def complaint(n: str, channel: str, **changes: object) -> ComplaintSubmission:
 
 
 def submit(live_producer, submission: ComplaintSubmission) -> str:
-    live_producer.send(
-        SUBMITTED.name,
-        key=submission.submission_id.encode(),
-        value=encode(submission),
-        headers=headers_for(submission),
-    ).get(timeout=30)
+    publish.send(live_producer, submission).get(timeout=30)
     return case_id_for(submission)
 
 
-def act(live_producer, case: str, command: object, actor: Actor) -> None:
-    envelope = CommandEnvelope(
-        command_id=uuid.uuid4(), case_id=case, issued_at=datetime.now(UTC), actor=actor, command=command
-    )  # type: ignore[arg-type]
-    live_producer.send(COMMANDS.name, key=case.encode(), value=encode(envelope)).get(timeout=30)
+def act(live_producer, case: str, body: object, actor: Actor) -> None:
+    publish.send(live_producer, publish.command(case, body, actor)).get(timeout=30)  # type: ignore[arg-type]
 
 
 def test_complaints_from_all_three_channels_reach_a_closed_case_with_satisfaction(
