@@ -32,6 +32,7 @@ from events.envelope import Envelope
 from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS
 from services import broker, clients, processes, publish, topics
+from services.privacy import KeyStore
 from services.settings import Settings
 
 KINDS = [
@@ -83,8 +84,9 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
     closed: set[str] = set()
     events = 0
     started = time.perf_counter()
+    keys = KeyStore(settings)
     for sub in subs:
-        publish.send(producer, sub)
+        publish.send(producer, sub, keys)  # a channel seals each customer's name
     producer.flush()
     deadline = time.monotonic() + timeout_s
     while len(closed) < n and time.monotonic() < deadline:

@@ -193,7 +193,8 @@ def markdown() -> str:
         "Every event travels in the one envelope (`events/envelope.py`): "
         + _fields(Envelope)
         + ". Personal data (names, phone, e-mail, id and account numbers) "
-        "lives only in `personal`, never in an event's own fields.",
+        "lives only in `personal` (a submission's `customer`), never in an event's own fields, and "
+        "is stored only sealed with the customer's own key (`form: sealed`, see docs/privacy.md).",
         "",
         "## Topics",
         "",

@@ -3,9 +3,9 @@ sealed with the customer's own key, so destroying that key erases it without edi
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Discriminator, StringConstraints, Tag
 
 from events.base import Identifier, Line, Message
 
@@ -39,4 +39,23 @@ class SealedPersonalData(Message):
     ciphertext: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]+$", max_length=8192)]
 
 
-AnyPersonal = Annotated[PersonalData | SealedPersonalData, Field(discriminator="form")]
+def _form(value: Any) -> str:
+    form = value.get("form", "plain") if isinstance(value, dict) else getattr(value, "form", "plain")
+    return form if form in ("plain", "sealed") else "plain"
+
+
+# Discriminated by `form`; a channel may leave `form` out of plain data.
+AnyPersonal = Annotated[
+    Annotated[PersonalData, Tag("plain")] | Annotated[SealedPersonalData, Tag("sealed")],
+    Discriminator(_form),
+]
+
+
+FIELDS = ("name", "phone", "email", "id_number", "account_number")
+
+
+def has_personal(personal: PersonalData | SealedPersonalData | None) -> bool:
+    """Whether there is anything to keep: sealed data always counts, plain data if any field is set."""
+    if personal is None:
+        return False
+    return isinstance(personal, SealedPersonalData) or any(getattr(personal, f) for f in FIELDS)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from events.base import Channel, ContactMethod, Identifier, Line, Message, Money, Text, UtcDatetime
-from events.personal import PersonalData
+from events.personal import AnyPersonal, PersonalData
 
 
 class ContactWindow(Message):
@@ -37,7 +37,8 @@ class ComplaintSubmission(Message):
     channel: Channel
     submitted_at: UtcDatetime
     customer_id: Identifier
-    customer: PersonalData = PersonalData()
+    # Channels seal it with the customer's key before publishing (`services/privacy.py`).
+    customer: AnyPersonal = PersonalData()
     product: Line | None = None
     subject: Line
     description: Text

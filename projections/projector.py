@@ -22,9 +22,13 @@ log = logging.getLogger("accord.projections")
 
 
 class Projector:
-    def __init__(self, settings: Settings, store: ViewStore, client_id: str = "accord-projections") -> None:
+    def __init__(
+        self, settings: Settings, store: ViewStore, client_id: str = "accord-projections", audit: bool = False
+    ) -> None:
         self.store = store
-        self.consumer = clients.consumer(settings, client_id=client_id, max_poll_records=2000)
+        # A rebuild is an audit (`accord audit replay`): it reads as the read-only principal.
+        make = clients.audit_consumer if audit else clients.consumer
+        self.consumer = make(settings, client_id=client_id, max_poll_records=2000)
         self.parts = self._partitions()
         self.consumer.assign(self.parts)
         stored = store.positions()

@@ -30,7 +30,7 @@ def rebuild(settings: Settings, *, replace: bool = False, log: Callable[[str], N
     scratch.drop()
     scratch = ViewStore.open(settings.data_dir, settings.database_url, prefix="rebuild")
     try:
-        projector = Projector(settings, scratch, client_id="accord-rebuild")
+        projector = Projector(settings, scratch, client_id="accord-rebuild", audit=True)
         positions, live_sum = live.snapshot()  # the live views as of one moment
         until = {tp: positions.get((tp.topic, tp.partition), 0) for tp in projector.parts}
         if not any(until.values()):  # no live views yet: rebuild to the end of the topics

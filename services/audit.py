@@ -43,7 +43,7 @@ def read(
     settings: Settings, topic_names: list[str], progress: Callable[[int], None] | None = None
 ) -> Iterator[Record]:
     """Every committed record of these topics, from offset 0 to the end as of now."""
-    consumer = clients.consumer(
+    consumer = clients.audit_consumer(
         settings, client_id="accord-audit", max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024
     )
     try:
@@ -321,7 +321,7 @@ def _published(settings: Settings, store: StepStore, step: str) -> int:
     if not meta:
         return 0
     group = f"accord-relay-{step}-{meta[0][1].data.decode()}"
-    probe = clients.consumer(settings, group_id=group, client_id="accord-audit")
+    probe = clients.audit_consumer(settings, group_id=group, client_id="accord-audit")
     try:
         committed = probe.committed(TopicPartition(STEP_TOPICS[step].name, 0))
     finally:

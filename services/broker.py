@@ -1,24 +1,34 @@
 """The local Apache Kafka broker: fetch its jars from Maven Central, format KRaft storage once,
-start one broker+controller node on loopback, report its status and stop it cleanly."""
+start one broker+controller node on loopback, report its status and stop it cleanly. It also
+serves SASL/PLAIN users on a second listener, and grants the auditor read-only ACLs."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import re
+import secrets
 import signal
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 from services.settings import ROOT, Settings
 
+if TYPE_CHECKING:
+    from kafka.admin import ACL
+
 DEPLOY = ROOT / "deploy" / "kafka"
+AUDITOR = "auditor"  # the local broker's read-only user, unless ACCORD_AUDIT_KAFKA_USERNAME names another
+ADMIN = "admin"  # a super user on the SASL listener (see super.users in server.properties)
 
 
 class BrokerError(RuntimeError):
@@ -34,6 +44,7 @@ class Paths:
     logs: Path
     pid: Path
     lock: Path
+    credentials: Path  # the SASL users' passwords, readable by the owner only
 
     @classmethod
     def of(cls, settings: Settings) -> Paths:
@@ -46,7 +57,17 @@ class Paths:
             logs=home / "logs",
             pid=home / "broker.pid",
             lock=home / ".lock",
+            credentials=home / "credentials.json",
         )
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A SASL/PLAIN user of the local broker and where to reach it."""
+
+    username: str
+    password: str = field(repr=False)
+    bootstrap_servers: str
 
 
 def _say(message: str) -> None:
@@ -79,15 +100,125 @@ def _classpath(paths: Paths) -> str:
     return os.pathsep.join(str(p) for p in sorted(paths.libs.glob("*.jar")))
 
 
-def _render_config(settings: Settings, paths: Paths) -> None:
+def _render_config(settings: Settings, paths: Paths, users: dict[str, str]) -> None:
     text = Template((DEPLOY / "server.properties").read_text()).substitute(
         host=settings.broker_host,
         port=settings.broker_port,
-        controller_port=settings.broker_port + 1,
+        controller_port=settings.broker_controller_port,
+        sasl_port=settings.broker_sasl_listener_port,
+        plain_users=" ".join(f'user_{name}="{password}"' for name, password in sorted(users.items())),
         data_dir=paths.data,
         partitions=settings.partitions,
     )
-    paths.config.write_text(text)
+    _write_private(paths.config, text)  # it holds the users' passwords
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(text)
+
+
+def _audit_username(settings: Settings) -> str:
+    return settings.audit_kafka_username or AUDITOR
+
+
+def _users(settings: Settings, paths: Paths) -> dict[str, str]:
+    """The SASL users and their passwords: generated once and kept in the data directory; the
+    auditor's comes from ACCORD_AUDIT_KAFKA_PASSWORD when that is set."""
+    try:
+        users: dict[str, str] = json.loads(paths.credentials.read_text())
+    except FileNotFoundError:
+        users = {}
+    auditor = _audit_username(settings)
+    if auditor == ADMIN or not re.fullmatch(r"[A-Za-z0-9._-]+", auditor):
+        raise BrokerError(f"{auditor!r} cannot be the local broker's audit user (letters, digits, . _ -)")
+    users.setdefault(ADMIN, secrets.token_urlsafe(18))
+    if settings.audit_kafka_password:
+        users[auditor] = settings.audit_kafka_password.get_secret_value()
+    users.setdefault(auditor, secrets.token_urlsafe(18))
+    for name, password in users.items():
+        # The password goes inside a quoted JAAS string in a properties file.
+        if not password or re.search(r'["\\\s]', password):
+            raise BrokerError(
+                f"the password of {name} must be non-empty, without quotes, backslashes or spaces"
+            )
+    _write_private(paths.credentials, json.dumps(users, indent=1, sort_keys=True))
+    return users
+
+
+def audit_principal(settings: Settings) -> Principal:
+    """The auditor of the broker Accord started in this data directory (after `broker start`)."""
+    paths = Paths.of(settings)
+    try:
+        users = json.loads(paths.credentials.read_text())
+    except FileNotFoundError as exc:
+        raise BrokerError(f"no local broker credentials in {paths.home}: run `accord broker start`") from exc
+    name = _audit_username(settings)
+    if name not in users:
+        raise BrokerError(f"the local broker has no user {name}: restart it with `accord broker start`")
+    return Principal(name, users[name], f"{settings.broker_host}:{settings.broker_sasl_listener_port}")
+
+
+def audit_acls(username: str) -> list[ACL]:
+    """What the audit principal may do, and nothing more: read and describe every topic, and
+    describe the relays' consumer groups so it can fetch their committed offsets (OffsetFetch
+    and FindCoordinator need DESCRIBE on the group). No WRITE anywhere."""
+    from kafka.admin import (
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePattern,
+        ResourceType,
+    )
+
+    allow = ACLPermissionType.ALLOW
+    topics = ResourcePattern(ResourceType.TOPIC, "*", ACLResourcePatternType.LITERAL)
+    relays = ResourcePattern(ResourceType.GROUP, "accord-relay-", ACLResourcePatternType.PREFIXED)
+    principal = f"User:{username}"
+    return [
+        ACL(principal, "*", ACLOperation.READ, allow, topics),
+        ACL(principal, "*", ACLOperation.DESCRIBE, allow, topics),
+        ACL(principal, "*", ACLOperation.DESCRIBE, allow, relays),
+    ]
+
+
+def _grant_audit_acls(settings: Settings, username: str, timeout_s: float = 30.0) -> None:
+    """Create the auditor's ACLs (creating an existing ACL is a no-op) and wait until the
+    broker's authorizer holds them, so the first audit after `broker start` is not refused."""
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+
+    from services import clients
+
+    acls = audit_acls(username)
+    wanted = set(acls)
+    admin = clients.admin(settings, client_id="accord-broker-acls")
+    try:
+        failed = admin.create_acls(acls)["failed"]
+        if failed:
+            raise BrokerError(f"granting the audit principal its ACLs failed: {failed}")
+        match = ACLFilter(
+            f"User:{username}",
+            None,
+            ACLOperation.ANY,
+            ACLPermissionType.ANY,
+            ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+        )
+        deadline = time.monotonic() + timeout_s
+        while not wanted <= set(admin.describe_acls(match)[0]):
+            if time.monotonic() > deadline:
+                raise BrokerError(f"the broker did not show the audit ACLs within {timeout_s:.0f}s")
+            time.sleep(0.1)
+    finally:
+        admin.close()
 
 
 def _format_storage(paths: Paths) -> None:
@@ -146,16 +277,15 @@ def _port_open(host: str, port: int) -> bool:
 
 def answers(settings: Settings, timeout_s: float = 5.0) -> bool:
     """True when a broker at the bootstrap address answers a metadata request."""
-    from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
+
+    from services import clients
 
     if not _port_open(settings.broker_host, settings.broker_port):
         return False
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.bootstrap_servers,
-            request_timeout_ms=int(timeout_s * 1000),
-            client_id="accord-broker-probe",
+        admin = clients.admin(
+            settings, request_timeout_ms=int(timeout_s * 1000), client_id="accord-broker-probe"
         )
     except (KafkaError, OSError, ValueError):
         return False
@@ -202,10 +332,21 @@ def start(settings: Settings, *, log=_say) -> int:
                 log(f"a broker not started by accord already answers at {settings.bootstrap_servers}")
                 return 0
             raise BrokerError(f"port {settings.broker_port} is taken by something that is not Kafka")
+        if settings.security_protocol != "PLAINTEXT":
+            raise BrokerError(
+                "the local broker's bootstrap listener is PLAINTEXT; unset KAFKA_SECURITY_PROTOCOL "
+                "to start it (its SASL users are for `accord audit`, see docs/security.md)"
+            )
+        if _port_open(settings.broker_host, settings.broker_sasl_listener_port):
+            raise BrokerError(
+                f"port {settings.broker_sasl_listener_port} for the SASL listener is taken; "
+                "choose another with ACCORD_BROKER_SASL_PORT"
+            )
         fetch_jars(settings)
         for folder in (paths.data, paths.logs):
             folder.mkdir(parents=True, exist_ok=True)
-        _render_config(settings, paths)
+        users = _users(settings, paths)
+        _render_config(settings, paths, users)
         _format_storage(paths)
         started = time.monotonic()
         pid = _spawn(settings, paths)
@@ -216,8 +357,16 @@ def start(settings: Settings, *, log=_say) -> int:
                 f"the broker did not answer within {settings.broker_start_timeout_s:.0f}s; "
                 f"last lines of {paths.logs / 'server.log'}:\n" + _log_tail(paths)
             )
+        try:
+            _grant_audit_acls(settings, _audit_username(settings))
+        except Exception as exc:  # noqa: BLE001 - a broker whose auditor cannot read is not ready
+            _kill(pid, paths)
+            if isinstance(exc, BrokerError):
+                raise
+            raise BrokerError(f"granting the audit principal its ACLs failed: {exc!r}") from exc
         log(
             f"broker started (pid {pid}) at {settings.bootstrap_servers} "
+            f"(SASL users at {settings.broker_host}:{settings.broker_sasl_listener_port}) "
             f"in {time.monotonic() - started:.1f}s; logs in {paths.logs}"
         )
         return pid

@@ -30,11 +30,23 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         broker.stop(settings, log=say)
     elif args.action == "fetch":
         say(f"broker jars in {broker.fetch_jars(settings)}")
+    elif args.action == "credentials":
+        # Shell lines, so `eval "$(accord broker credentials)"` makes `accord audit` run as the auditor.
+        auditor = broker.audit_principal(settings)
+        say(f"# the local broker's read-only audit principal (SASL/PLAIN at {auditor.bootstrap_servers})")
+        say(f"export ACCORD_AUDIT_KAFKA_USERNAME={auditor.username}")
+        say(f"export ACCORD_AUDIT_KAFKA_PASSWORD={auditor.password}")
+        say(f"export ACCORD_AUDIT_BOOTSTRAP_SERVERS={auditor.bootstrap_servers}")
     else:
         pid, answering = broker.status(settings)
         owner = f"pid {pid}" if pid else "not started by accord"
         state = "answering" if answering else "not answering"
         say(f"broker at {settings.bootstrap_servers}: {state} ({owner})")
+        if pid:
+            say(
+                f"SASL users at {settings.broker_host}:{settings.broker_sasl_listener_port}; "
+                "`accord broker credentials` prints the auditor's"
+            )
         return 0 if answering else 3
     return 0
 
@@ -100,9 +112,11 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     except DecodeError as exc:
         say(f"not submitted: {exc.reason}")
         return 2
+    from services.privacy import KeyStore
+
     producer = clients.producer(settings)
     try:
-        meta = publish.send(producer, submission).get(timeout=30)
+        meta = publish.send(producer, submission, KeyStore(settings)).get(timeout=30)
     finally:
         producer.close()
     say(
@@ -384,11 +398,43 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if verdict.ok else 1
 
 
+def cmd_privacy(args: argparse.Namespace, settings: Settings) -> int:
+    from services import privacy
+
+    keys = privacy.KeyStore(settings)
+    if args.action == "forget":
+        done = keys.forget(args.customer, reason=args.reason)
+        if not done.first:
+            say(f"customer {done.customer_id} was forgotten already on {done.at.isoformat()}: {done.reason}")
+            return 0
+        say(
+            f"forgot customer {done.customer_id} at {done.at.isoformat()}: {done.keys} key(s) destroyed. "
+            "Their cases keep their full history (hashes, order, facts); their personal data "
+            "can no longer be read anywhere."
+        )
+        return 0
+    rows = privacy.held(settings, args.customer)
+    forgotten = keys.forgotten(args.customer)
+    if args.json:
+        say(json.dumps({"customer_id": args.customer, "forgotten_at": forgotten, "cases": rows}, default=str))
+        return 0
+    if forgotten:
+        say(f"customer {args.customer}: forgotten on {forgotten.isoformat()}")
+    if not rows:
+        say(f"customer {args.customer}: no personal data registered with any case")
+    for row in rows:
+        held = row["personal"]
+        shown = ", ".join(f"{k}={v}" for k, v in held.items()) if held else "erased (key destroyed)"
+        note = "  [IN THE CLEAR: registered before sealing]" if row.get("plaintext") else ""
+        say(f"  {row['case_id']}  {row['registered_at'].isoformat()}  {shown}{note}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="accord", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     p = sub.add_parser("broker", help="the local Kafka broker")
-    p.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    p.add_argument("action", choices=["start", "stop", "status", "fetch", "credentials"])
     p.set_defaults(run=cmd_broker)
     p = sub.add_parser("topics", help="create or list Accord's topics")
     p.add_argument("action", choices=["create", "list"])
@@ -460,6 +506,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", help="export: up to (not including) this time")
     p.add_argument("--out", help="export: the bundle file to write (.zip)")
     p.set_defaults(run=cmd_audit)
+    p = sub.add_parser("privacy", help="personal data: show what is held of a customer, or forget them")
+    p.add_argument("action", choices=["show", "forget"])
+    p.add_argument("customer", help="the customer id")
+    p.add_argument("--reason", default="erasure request", help="forget: why (kept in the erasure register)")
+    p.add_argument("--json", action="store_true", help="show: as JSON")
+    p.set_defaults(run=cmd_privacy)
     p = sub.add_parser("demo", help="drive complaints from all three channels to closed cases")
     p.set_defaults(run=cmd_demo)
     return top

@@ -25,7 +25,7 @@ from events.commands import (
 from events.plans import CounterOffer
 from events.submission import ComplaintSubmission
 from events.topics import REJECTED, SUBMITTED
-from services import broker, clients, processes, publish, topics
+from services import audit, broker, clients, privacy, processes, publish, topics
 from services.settings import Settings
 from services.steps.intake import case_id_for
 from services.watch import Watcher
@@ -74,17 +74,18 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         say(f"  step {step:11} running (pid {pid})")
     watcher = Watcher(settings)
     producer = clients.producer(settings)
+    keys = privacy.KeyStore(settings)
     staff, supervisor = Actor(kind="staff", id="H-001"), Actor(kind="staff", id="SUP-01")
     try:
         submitted = []
         for raw in COMPLAINTS:
             body = {**raw, "submitted_at": datetime.now(UTC).isoformat()}
             submission = decode(ComplaintSubmission, json.dumps(body).encode())
-            publish.send(producer, submission)
+            publish.send(producer, submission, keys)
             submitted.append(submission)
             say(f"\n[{submission.channel}] {submission.subject}")
         producer.send(SUBMITTED.name, key=b"broken", value=b'{"channel": "fax", "subject": 42')
-        publish.send(producer, submitted[2])  # the branch re-sends the same complaint
+        publish.send(producer, submitted[2], keys)  # the branch re-sends the same complaint
         producer.flush()
         say("\n(also sent: one broken submission, and the branch's complaint a second time)")
 
@@ -214,8 +215,23 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         opened = watcher.types(fee).count("ComplaintRegistered")
         say(f"\nre-sent branch complaint: {opened} case opened (not two)")
         say(f"broken submission: see `{REJECTED.name}` (reason in the 'error' header)")
+        say("\n-- erasure: the wealth-product customer asks to be forgotten")
+        wealth_customer = submitted[1].customer_id
+        held = privacy.held(settings, wealth_customer)
+        say(f"  before: {len(held)} case(s) hold their personal data, sealed with their own key")
+        done = keys.forget(wealth_customer, reason="demo: erasure request")
+        after = privacy.held(settings, wealth_customer)
+        erased = sum(1 for row in after if row["personal"] is None)
+        say(f"  forgot {wealth_customer}: {done.keys} key destroyed; {erased} case(s) now read 'erased'")
+        verdict = audit.verify(settings)
+        say(
+            f"  accord audit verify: {verdict.events} events, "
+            + ("history intact" if verdict.ok else f"{len(verdict.findings)} PROBLEM(S)")
+        )
         say("\nAll three cases closed with satisfaction recorded. The services keep running:")
         say(f"  accord case show {credit}                    # the case as staff see it, with its timeline")
+        say(f"  accord audit timeline {credit}               # what happened, when, by whom, why")
+        say(f"  accord privacy show {submitted[0].customer_id:<24}   # personal data held (or erased)")
         say("  accord cases / accord report --html report.html     # all cases / the figures")
         say(f"  curl 127.0.0.1:{settings.api_port}/cases                       # the read-only API")
         say("  accord act CASE COMMAND field=value --actor kind:id   # act on a case")

@@ -7,15 +7,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 ROOT = Path(__file__).resolve().parent.parent
+
+SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"]
 
 
 class Settings(BaseModel):
     """Accord's configuration. Each field maps to one environment variable (see README)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # hide_input_in_errors: a refused setting must not echo the passwords given alongside it.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     bootstrap_servers: str = Field(default="127.0.0.1:9092")  # KAFKA_BOOTSTRAP_SERVERS
     data_dir: Path = Field(default=ROOT / ".accord")  # ACCORD_DATA_DIR
@@ -38,6 +41,40 @@ class Settings(BaseModel):
     awaiting_customer_counts: bool = True  # ACCORD_AWAITING_CUSTOMER_COUNTS
     handlers: str = "H-001:retail,H-002:retail,H-003:cards,H-004:wealth"  # ACCORD_HANDLERS
     default_tolerance_missed: int = Field(default=2, ge=1)  # ACCORD_MISSED_INSTALMENTS_TO_DEFAULT
+    # How the services authenticate to Kafka (see docs/security.md). Passwords are SecretStr so
+    # they never show in a repr, a log line or a validation error.
+    security_protocol: SecurityProtocol = "PLAINTEXT"  # KAFKA_SECURITY_PROTOCOL
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"  # KAFKA_SASL_MECHANISM
+    sasl_username: str | None = None  # KAFKA_SASL_USERNAME
+    sasl_password: SecretStr | None = None  # KAFKA_SASL_PASSWORD
+    ssl_cafile: Path | None = None  # KAFKA_SSL_CAFILE: CA bundle for SASL_SSL (default: the system's)
+    # The read-only principal `accord audit` runs as; unset, audit uses the services' settings.
+    audit_kafka_username: str | None = None  # ACCORD_AUDIT_KAFKA_USERNAME
+    audit_kafka_password: SecretStr | None = None  # ACCORD_AUDIT_KAFKA_PASSWORD
+    audit_bootstrap_servers: str | None = None  # ACCORD_AUDIT_BOOTSTRAP_SERVERS (default: the services')
+    audit_security_protocol: SecurityProtocol | None = None  # ACCORD_AUDIT_SECURITY_PROTOCOL
+    # The local broker's SASL_PLAINTEXT listener (default: broker port + 2).
+    broker_sasl_port: int | None = Field(default=None, ge=1, le=65535)  # ACCORD_BROKER_SASL_PORT
+
+    @model_validator(mode="after")
+    def _credentials_are_complete(self) -> Settings:
+        if self.security_protocol != "PLAINTEXT" and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs a SASL username and password "
+                "(KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)"
+            )
+        if self.audit_kafka_username and not self.audit_kafka_password:
+            raise ValueError("audit_kafka_username is set but ACCORD_AUDIT_KAFKA_PASSWORD is not")
+        if self.audit_protocol == "PLAINTEXT" and self.audit_kafka_username:
+            raise ValueError("audit_security_protocol PLAINTEXT cannot carry the audit principal's password")
+        if self.broker_sasl_port is not None and self.broker_sasl_port in (
+            self.broker_port,
+            self.broker_controller_port,
+        ):
+            raise ValueError(
+                f"broker_sasl_port {self.broker_sasl_port} collides with the broker or controller port"
+            )
+        return self
 
     @property
     def handler_rota(self) -> list[tuple[str, str]]:
@@ -53,6 +90,27 @@ class Settings(BaseModel):
     @property
     def broker_host(self) -> str:
         return self.bootstrap_servers.split(",")[0].rsplit(":", 1)[0]
+
+    @property
+    def broker_controller_port(self) -> int:
+        return self.broker_port + 1
+
+    @property
+    def broker_sasl_listener_port(self) -> int:
+        # +2: next to the controller's +1, so the test (19092), bench (39092) and demo (9092)
+        # brokers each get their own.
+        return self.broker_sasl_port or self.broker_port + 2
+
+    @property
+    def audit_principal(self) -> bool:
+        """Whether audit runs as its own principal rather than with the services' settings."""
+        return self.audit_kafka_username is not None
+
+    @property
+    def audit_protocol(self) -> SecurityProtocol:
+        if self.audit_security_protocol:
+            return self.audit_security_protocol
+        return "SASL_PLAINTEXT" if self.audit_principal else self.security_protocol
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,6 +136,16 @@ class Settings(BaseModel):
             "awaiting_customer_counts": "ACCORD_AWAITING_CUSTOMER_COUNTS",
             "handlers": "ACCORD_HANDLERS",
             "default_tolerance_missed": "ACCORD_MISSED_INSTALMENTS_TO_DEFAULT",
+            "security_protocol": "KAFKA_SECURITY_PROTOCOL",
+            "sasl_mechanism": "KAFKA_SASL_MECHANISM",
+            "sasl_username": "KAFKA_SASL_USERNAME",
+            "sasl_password": "KAFKA_SASL_PASSWORD",
+            "ssl_cafile": "KAFKA_SSL_CAFILE",
+            "audit_kafka_username": "ACCORD_AUDIT_KAFKA_USERNAME",
+            "audit_kafka_password": "ACCORD_AUDIT_KAFKA_PASSWORD",
+            "audit_bootstrap_servers": "ACCORD_AUDIT_BOOTSTRAP_SERVERS",
+            "audit_security_protocol": "ACCORD_AUDIT_SECURITY_PROTOCOL",
+            "broker_sasl_port": "ACCORD_BROKER_SASL_PORT",
         }
         given = {field: env[var] for field, var in names.items() if env.get(var)}
         return cls.model_validate(given)

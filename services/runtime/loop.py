@@ -24,9 +24,11 @@ from events.base import Actor, Message
 from events.codec import DecodeError, content_hash, decode, encode
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
+from events.personal import PersonalData, SealedPersonalData, has_personal
 from events.submission import ComplaintSubmission
 from events.topics import DEADLETTER, REJECTED, SUBMITTED, by_name, event_topic
 from services import clients
+from services.privacy import KeyStore
 from services.runtime import metrics
 from services.runtime.clock import SystemClock
 from services.runtime.relay import Relay, rejection
@@ -82,6 +84,7 @@ class Runner:
         self.cache: OrderedDict[str, Stream] = OrderedDict()
         self.cache_size = cache_size
         self.timers: dict[str, datetime] = {}
+        self._keys: KeyStore | None = None
         self.relay: Relay | None = None
         self.consumer: Any = None
         # Fault injection for the crash tests: SIGKILL this process right after the Nth
@@ -140,7 +143,8 @@ class Runner:
             metrics.DUPLICATES.labels(self.name).inc()
             self._advance(position)
             return "duplicate"
-        seen = Item(SEEN, topic, _type_of(message), 1, "", value or b"")
+        message, kept = self._sealed(message, value or b"")
+        seen = Item(SEEN, topic, _type_of(message), 1, "", kept)
         outcome = self._decide_and_record(
             stream_key,
             stream,
@@ -153,6 +157,41 @@ class Runner:
         )
         metrics.LATENCY.labels(self.name).observe(time.perf_counter() - started)
         return outcome
+
+    @property
+    def keys(self) -> KeyStore:
+        if self._keys is None:
+            self._keys = KeyStore(self.settings)
+        return self._keys
+
+    def _sealed(self, message: Input, raw: bytes) -> tuple[Input, bytes]:
+        """A submission whose channel sent personal data in the clear is sealed before it is
+        decided on or stored, so only the topic it arrived on holds that plaintext."""
+        if not isinstance(message, ComplaintSubmission):
+            return message, raw
+        if not isinstance(message.customer, PersonalData) or not has_personal(message.customer):
+            return message, raw
+        metrics.PLAINTEXT.labels(message.channel).inc()
+        log.warning(
+            "%s: submission %s from channel %s carried personal data in the clear; sealed on arrival",
+            self.name,
+            message.submission_id,
+            message.channel,
+        )
+        sealed = self.keys.seal_submission(message)
+        return sealed, encode(sealed)
+
+    def _seal(
+        self, personal: PersonalData | SealedPersonalData | None, customer_id: str | None
+    ) -> SealedPersonalData | None:
+        """What goes into an envelope's `personal`: never plaintext."""
+        if not isinstance(personal, PersonalData):
+            return personal
+        if not has_personal(personal):
+            return None
+        if customer_id is None:
+            raise ValueError(f"{self.name}: personal data without a customer to seal it for")
+        return self.keys.seal(customer_id, personal)
 
     def _now(self, message: Input) -> datetime:
         if self.settings.clock != "message":
@@ -208,6 +247,7 @@ class Runner:
             if case_id is None:
                 raise ValueError(f"{self.name}: emitted {type(emit.event).__name__} without a case")
             sequence, previous = chains.get(case_id, (0, None))
+            customer_id = getattr(emit.event, "customer_id", None) or customer
             envelope = Envelope(
                 event_id=uuid.uuid5(NAMESPACE, f"{self.name}|{key}|{stream.version}|{index}"),
                 case_id=case_id,
@@ -217,10 +257,10 @@ class Runner:
                 correlation_id=correlation or uuid.uuid5(NAMESPACE, f"case|{case_id}"),
                 causation_id=causation,
                 actor=emit.actor or actor_default,
-                customer_id=getattr(emit.event, "customer_id", None) or customer,
+                customer_id=customer_id,
                 prev_hash=previous,
                 cause_hash=cause_hash,
-                personal=emit.personal,
+                personal=self._seal(emit.personal, customer_id),
                 event=emit.event,  # type: ignore[arg-type]
             )
             data = encode(envelope)

@@ -26,6 +26,11 @@ BACKLOG = Gauge("accord_relay_backlog", "Recorded messages not yet published", [
 LAG = Gauge(
     "accord_consumer_lag", "Records behind the end of each input partition", ["step", "topic", "partition"]
 )
+PLAINTEXT = Counter(
+    "accord_plaintext_submissions_total",
+    "Submissions a channel published with personal data in the clear (sealed on arrival)",
+    ["channel"],
+)
 TIMERS = Gauge("accord_timers_pending", "Streams with a timer set", ["step"])
 
 PORTS = {

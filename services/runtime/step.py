@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from events.base import Actor, Message
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
-from events.personal import PersonalData
+from events.personal import PersonalData, SealedPersonalData
 from events.submission import ComplaintSubmission
 from services.settings import Settings
 
@@ -31,7 +31,7 @@ class Emit:
 
     event: Message
     case_id: str | None = None  # default: the input's case
-    personal: PersonalData | None = None
+    personal: PersonalData | SealedPersonalData | None = None  # the runtime seals plain data
     actor: Actor | None = None  # default: the command's actor, else the step itself
 
 

@@ -17,6 +17,7 @@ from events.intake import (
     NewFactsReported,
     RepeatComplaintLinked,
 )
+from events.personal import has_personal
 from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS, SUBMITTED
 from services.rules import classification
@@ -124,10 +125,7 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
                 )
             ]
     case_id = case_id_for(message)
-    customer = message.customer
-    has_personal = any(
-        getattr(customer, f) for f in ("name", "phone", "email", "id_number", "account_number")
-    )
+    customer = message.customer  # sealed by the channel, or by the runtime on arrival
     registered = ComplaintRegistered(
         submission_id=message.submission_id,
         channel=message.channel,
@@ -152,6 +150,6 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
         matter=matter[:200],
     )
     return [
-        Emit(registered, case_id=case_id, personal=customer if has_personal else None),
+        Emit(registered, case_id=case_id, personal=customer if has_personal(customer) else None),
         Emit(classified, case_id=case_id),
     ]

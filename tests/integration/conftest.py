@@ -13,8 +13,11 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from events.topics import KEEP_FOREVER, Topic
 from services import broker, clients, processes, topics
+from services.privacy import KeyStore
 from services.settings import Settings
 from services.watch import Watcher
+
+PG_URL = os.environ.get("ACCORD_TEST_DATABASE_URL")
 
 
 @pytest.fixture(scope="session")
@@ -136,5 +139,19 @@ def watcher(running: Settings) -> Iterator[Watcher]:
 @pytest.fixture(scope="session")
 def live_producer(running: Settings):
     p = clients.producer(running)
+    p.keys = KeyStore(running)  # a channel seals personal data with the customers' keys
     yield p
     p.close()
+
+
+def _postgres_url() -> str:
+    if not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("ACCORD_TEST_DATABASE_URL is not set: `make test` starts PostgreSQL", pytrace=False)
+        pytest.skip("no PostgreSQL (run `make test`, which starts one)")
+    return f"{PG_URL}?schema=t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path) -> str | None:
+    return None if request.param == "sqlite" else _postgres_url()

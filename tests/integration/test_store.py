@@ -3,8 +3,6 @@ one): events and the consumed position in one transaction, redeliveries refused 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -14,21 +12,6 @@ from services.runtime.store import EMIT, SEEN, Conflict, Item, StepStore
 from services.settings import Settings
 from tests.bus import Bus
 from tests.integration.test_workflow_in_process import complaint, drive_to_closed
-
-PG_URL = os.environ.get("ACCORD_TEST_DATABASE_URL")
-
-
-def _postgres_url() -> str:
-    if not PG_URL:
-        if os.environ.get("CI"):
-            pytest.fail("ACCORD_TEST_DATABASE_URL is not set: `make test` starts PostgreSQL", pytrace=False)
-        pytest.skip("no PostgreSQL (run `make test`, which starts one)")
-    return f"{PG_URL}?schema=t_{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request, tmp_path) -> str | None:
-    return None if request.param == "sqlite" else _postgres_url()
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def complaint(n: str, channel: str, **changes: object) -> ComplaintSubmission:
 
 
 def submit(live_producer, submission: ComplaintSubmission) -> str:
-    publish.send(live_producer, submission).get(timeout=30)
+    publish.send(live_producer, submission, live_producer.keys).get(timeout=30)
     return case_id_for(submission)
 
 
