@@ -15,7 +15,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.persistence import Tracking
 from kafka import TopicPartition
@@ -109,7 +109,7 @@ class Runner:
             stream.version = version
             if item.kind not in (SEEN, EMIT):
                 continue
-            message = decode(MODELS[by_name(item.topic).carries], item.data)
+            message = _decode_input(item.topic, item.data)
             at = _time_of(message)
             if at is not None and (stream.last_time is None or at > stream.last_time):
                 stream.last_time = at
@@ -126,9 +126,8 @@ class Runner:
         source = f"{topic}:{partition}"
         position = Tracking(source, offset)
         metrics.CONSUMED.labels(self.name, topic).inc()
-        carries = by_name(topic).carries
         try:
-            message = decode(MODELS[carries], value)
+            message = _decode_input(topic, value)
         except DecodeError as exc:
             return self._reject(topic, partition, offset, key, value, exc, position)
         if not self.step.interested(message):
@@ -451,6 +450,11 @@ class Runner:
         if self.relay is not None:
             self.relay.close()
             self.relay = None
+
+
+def _decode_input(topic: str, data: bytes | None) -> Input:
+    """The submission, command or event a record of this topic carries (DecodeError if not)."""
+    return cast(Input, decode(MODELS[by_name(topic).carries], data))
 
 
 def _type_of(message: Message) -> str:
