@@ -50,8 +50,9 @@ def _unb64(text: str) -> bytes:
 
 
 class KeyStore:
-    """One key per customer. Reads and writes are short transactions, so every step, channel
-    and CLI process can share it; nothing is cached, so a forget takes effect at once."""
+    """One key per customer. Every statement commits on its own (autocommit) on one connection
+    per process, so every step, channel and CLI process can share the store; no key is cached,
+    so a forget takes effect at once everywhere."""
 
     def __init__(self, settings: Settings) -> None:
         self.url = settings.database_url
@@ -64,14 +65,14 @@ class KeyStore:
             self.register = f'"{schema}".accord_forgotten' if schema else "accord_forgotten"
             self._connect: Any = lambda: psycopg.connect(base, autocommit=True)
             self.mark = "%s"
-            if schema:
-                with self._connect() as conn:
-                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.path = settings.data_dir / "keys.db"
             self.table, self.register, self.mark = "customer_keys", "forgotten", "?"
             self._connect = self._sqlite
+        self._conn: Any = None
+        if self.url and schema:
+            self._execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         self._execute(
             f"CREATE TABLE IF NOT EXISTS {self.table} (key_id TEXT PRIMARY KEY, "
             f"customer_id TEXT NOT NULL UNIQUE, secret {'BYTEA' if self.url else 'BLOB'} NOT NULL, "
@@ -91,12 +92,23 @@ class KeyStore:
         return conn
 
     def _execute(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        conn = self._connect()
-        try:
-            cursor = conn.execute(sql.replace("?", self.mark), params)
-            return list(cursor.fetchall()) if cursor.description else []
-        finally:
-            conn.close()
+        for attempt in (1, 2):
+            if self._conn is None:
+                self._conn = self._connect()
+            try:
+                cursor = self._conn.execute(sql.replace("?", self.mark), params)
+                return list(cursor.fetchall()) if cursor.description else []
+            except Exception as exc:
+                # A dropped connection (database restarted) is opened again, once.
+                if attempt == 2 or not _connection_lost(exc, self._conn):
+                    raise
+                self.close()
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     # -- keys ---------------------------------------------------------------------------------
     def key_for(self, customer_id: str) -> tuple[str, bytes]:
@@ -185,6 +197,11 @@ class KeyStore:
                 "description": redact(submission.description, customer),
             }
         )
+
+
+def _connection_lost(exc: Exception, conn: Any) -> bool:
+    lost = type(exc).__name__ in ("OperationalError", "InterfaceError")
+    return lost or bool(getattr(conn, "closed", False))
 
 
 def redact(text: str, personal: PersonalData) -> str:

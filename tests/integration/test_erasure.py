@@ -112,14 +112,14 @@ def test_a_forgotten_customer_leaves_no_plaintext_and_the_history_still_verifies
     assert _found(list(secrets.values()), blobs) == []
     careless_found = _found(list(careless.values()), blobs)
     assert careless_found and all(SUBMITTED.name in where for where in careless_found), careless_found
-    key_id, secret = running_keys(running).key_for(sealed_sub.customer_id)
+    key_id, secret = privacy.KeyStore(running).key_for(sealed_sub.customer_id)
     view_before = views.get(case)
     before = audit.verify(running)
 
     # Forget.
     out = _cli(running, "privacy", "forget", sealed_sub.customer_id, "--reason", "PIPL art. 47 request")
     assert "1 key(s) destroyed" in out
-    assert running_keys(running).secret(key_id) is None
+    assert privacy.KeyStore(running).secret(key_id) is None
     assert "erased (key destroyed)" in _cli(running, "privacy", "show", sealed_sub.customer_id)
 
     # After: the history verifies exactly as before, the replay matches, nothing is readable.
@@ -140,7 +140,3 @@ def test_a_forgotten_customer_leaves_no_plaintext_and_the_history_still_verifies
     ]
     with_personal = [e for e in intake_events if e.personal is not None]
     assert with_personal and all(isinstance(e.personal, SealedPersonalData) for e in with_personal)
-
-
-def running_keys(settings) -> privacy.KeyStore:
-    return privacy.KeyStore(settings)
