@@ -16,8 +16,9 @@ from events.base import (
     Line,
     Message,
     Money,
+    PastDatetime,
+    ScheduledDatetime,
     Text,
-    UtcDatetime,
 )
 from events.plans import CounterOffer, Route
 from events.submission import ContactPreference
@@ -65,7 +66,7 @@ class RecordContactAttempt(Message):
     schema_version: Literal[1] = 1
     method: ContactMethod
     outcome: Literal["reached", "no_answer", "callback_requested", "message_left"]
-    callback_at: UtcDatetime | None = None
+    callback_at: ScheduledDatetime | None = None
 
 
 class RecordFacts(Message):
@@ -129,7 +130,7 @@ class RecordPayment(Message):
     schema_version: Literal[1] = 1
     payment_id: Identifier
     amount: Money
-    paid_at: UtcDatetime
+    paid_at: PastDatetime
 
 
 class ConfirmRedress(Message):
@@ -245,6 +246,6 @@ class CommandEnvelope(Message):
     schema_version: Literal[1] = 1
     command_id: UUID
     case_id: CaseId
-    issued_at: UtcDatetime
+    issued_at: PastDatetime
     actor: Actor
     command: AnyCommand

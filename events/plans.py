@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from events.base import Line, Message, Money, Text, UtcDatetime
+from events.base import Line, Message, Money, PastDatetime, ScheduledDate, Text
 
 
 class Instalment(Message):
@@ -84,5 +84,5 @@ class CounterOffer(Message):
     summary: Text
     amount: Money | None = None
     term_months: Annotated[int, Field(ge=1, le=600)] | None = None
-    first_payment_on: date | None = None
-    received_at: UtcDatetime | None = None
+    first_payment_on: ScheduledDate | None = None
+    received_at: PastDatetime | None = None

@@ -67,6 +67,9 @@ def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.S
     if annotation is Decimal:
         places = int(c.get("decimal_places", 2))
         high = Decimal(str(c.get("le", 10**12)))
+        if "max_digits" in c:
+            digits = int(c["max_digits"]) - places  # e.g. 14 digits, 2 places: below 10**12
+            high = min(high, Decimal(10**digits) - Decimal(1).scaleb(-places))
         return st.decimals(
             min_value=Decimal(str(c.get("ge", 0))),
             max_value=high,
@@ -76,10 +79,10 @@ def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.S
         )
     if annotation in (datetime, AwareDatetime):
         return st.datetimes(
-            min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+            min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=st.just(UTC)
         )
     if annotation is date:
-        return st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1))
+        return st.dates(min_value=date(2000, 1, 1), max_value=date(2099, 12, 31))
     if annotation is UUID:
         return st.uuids()
     if annotation is str:
