@@ -129,6 +129,7 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     producer.close()
     reader.close()
+    keys.close()
     return {
         "cases": n,
         "closed": len(closed),
