@@ -175,3 +175,19 @@ def test_a_ledger_whose_make_up_does_not_add_up_is_refused() -> None:
         )
     with pytest.raises(ValidationError, match="needs its make-up"):
         LedgerReading(as_of=T0.date(), product="LOAN-1", balance=money("1000.00"))
+
+
+def test_the_shipped_reference_data_says_it_is_a_sample_and_loads() -> None:
+    """The sample must never pass for market data: its source and every figure say so."""
+    import json
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[3] / "deploy" / "reference" / "sample.json"
+    data = json.loads(sample.read_text(encoding="utf-8"))
+    assert "SAMPLE" in data["source"] and "not market data" in data["source"]
+    assert all("sample" in point["name"].lower() for point in data["market"])
+    assert all("illustration" in product["name"].lower() for product in data["products"])
+    command = LoadReferenceData.model_validate({"type": "LoadReferenceData", **data}, strict=False)
+    assert types(when(planning, planning.initial(), cmd(command, case=REFERENCE_KEY))) == [
+        "ReferenceDataLoaded"
+    ]
