@@ -7,6 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from events.base import Money
@@ -16,20 +18,21 @@ from events.planning import FactsRequested, PlanProposed, ReferenceDataLoaded
 from events.plans import Redress, RepaymentRestructuring, RiskExplanation
 from services.runtime.step import Tick
 from services.steps import planning
-from tests.given import CUSTOMER, RULES, T0, cmd, env, given, types, when
+from tests.given import CUSTOMER, RULES, T0, cmd, env, types, when
+from tests.given import given as past
 from tests.unit.steps.test_planning import facts, ledger, loaded, reference, registered
 
 WEALTH = ("Wealth management product", "8000.00", "wealth_management")
 
 
 def _proposed(history: list, message: object) -> PlanProposed:
-    events = when(planning, given(planning, *history), message)
+    events = when(planning, past(planning, *history), message)
     assert types(events)[0] == "PlanProposed", types(events)
     return events[0]  # type: ignore[return-value]
 
 
 def test_a_repayment_plan_without_a_ledger_reading_proposes_nothing_and_asks_for_the_balance() -> None:
-    state = given(planning, *registered("Business loan", "240000.00", "credit_and_loan_repayment"))
+    state = past(planning, *registered("Business loan", "240000.00", "credit_and_loan_repayment"))
     events = when(planning, state, env(facts("12000"), step="contact"))
     assert types(events) == ["FactsRequested"]
     request = events[0]
@@ -40,20 +43,20 @@ def test_a_repayment_plan_without_a_ledger_reading_proposes_nothing_and_asks_for
 
 def test_the_ledger_reading_recorded_later_brings_the_plan() -> None:
     history = registered("Credit card", None, "credit_card")
-    asked = when(planning, given(planning, *history), env(facts("500"), step="contact"))
+    asked = when(planning, past(planning, *history), env(facts("500"), step="contact"))
     assert types(asked) == ["FactsRequested"] and asked[0].missing == ["ledger.balance"]  # type: ignore[attr-defined]
     history += [env(facts("500"), step="contact"), env(asked[0], step="planning")]
     reading = ledger("9000.00", interest="450.00", fees="90.00", rate=None, product="CARD-1")
-    events = when(planning, given(planning, *history), env(facts(reading=reading), step="contact"))
+    events = when(planning, past(planning, *history), env(facts(reading=reading), step="contact"))
     assert types(events) == ["PlanProposed", "PlanOffered"]
     assert events[0].terms.balance == reading.balance  # type: ignore[attr-defined]
 
 
 def test_asking_again_for_the_same_missing_facts_says_nothing_new() -> None:
     history = registered("Loan", None, "credit_and_loan_repayment")
-    asked = when(planning, given(planning, *history), env(facts(), step="contact"))
+    asked = when(planning, past(planning, *history), env(facts(), step="contact"))
     history += [env(facts(), step="contact"), env(asked[0], step="planning")]
-    assert when(planning, given(planning, *history), env(facts("300"), step="contact")) == []
+    assert when(planning, past(planning, *history), env(facts("300"), step="contact")) == []
 
 
 def test_the_offer_figures_move_with_the_balance_and_its_make_up() -> None:
@@ -101,7 +104,7 @@ def test_the_explanation_moves_with_the_reference_data() -> None:
 
 def test_a_wealth_case_without_reference_data_waits_and_says_so() -> None:
     history = registered(*WEALTH)
-    events = when(planning, given(planning, *history), env(facts(), step="contact"))
+    events = when(planning, past(planning, *history), env(facts(), step="contact"))
     assert types(events) == ["FactsRequested"]
     assert events[0].missing == ["ledger.product", "reference_data"]  # type: ignore[attr-defined]
     assert any("accord reference load" in r for r in events[0].reasons)  # type: ignore[attr-defined]
@@ -110,7 +113,7 @@ def test_a_wealth_case_without_reference_data_waits_and_says_so() -> None:
 def test_a_product_missing_from_the_reference_data_is_named() -> None:
     history = [*registered(*WEALTH), loaded(reference(products=("WM-9",)))]
     message = env(facts(reading=ledger(None, product="WM-1")), step="contact")
-    events = when(planning, given(planning, *history), message)
+    events = when(planning, past(planning, *history), message)
     assert types(events) == ["FactsRequested"] and events[0].missing == ["reference_data.product"]  # type: ignore[attr-defined]
     assert "WM-1" in events[0].reasons[0]  # type: ignore[attr-defined]
 
@@ -119,11 +122,11 @@ def test_reference_data_loaded_later_brings_the_explanation_at_the_next_tick() -
     """The reference data lives in its own stream; the runtime lends it to each case's decision."""
     learned = env(facts(reading=ledger(None, product="WM-1")), step="contact")
     history = [*registered(*WEALTH), learned]
-    asked = when(planning, given(planning, *history), learned)
+    asked = when(planning, past(planning, *history), learned)
     assert types(asked) == ["FactsRequested"] and asked[0].missing == ["reference_data"]  # type: ignore[attr-defined]
-    case = given(planning, *history, env(asked[0], step="planning"))
+    case = past(planning, *history, env(asked[0], step="planning"))
     assert planning.next_due(case) == T0
-    shared = given(planning, loaded(reference()))
+    shared = past(planning, loaded(reference()))
     later = T0 + timedelta(minutes=5)
     events = planning.decide(planning.with_shared(case, shared), Tick(later), later, RULES)
     assert [type(e.event).__name__ for e in events] == ["PlanProposed", "PlanOffered"]
@@ -136,7 +139,7 @@ def test_loading_reference_data_records_what_was_loaded_and_refuses_an_older_ver
     events = when(planning, planning.initial(), message)
     assert types(events) == ["ReferenceDataLoaded"]
     assert isinstance(events[0], ReferenceDataLoaded) and events[0].products == command.products
-    state = given(planning, loaded(events[0]))  # type: ignore[arg-type]
+    state = past(planning, loaded(events[0]))  # type: ignore[arg-type]
     older = LoadReferenceData(**reference(1).model_dump(exclude={"type", "schema_version"}))
     refused = when(planning, state, cmd(older, case=REFERENCE_KEY))
     assert types(refused) == ["CommandRejected"] and "not newer" in refused[0].reason  # type: ignore[attr-defined]
@@ -146,7 +149,7 @@ def test_loading_reference_data_records_what_was_loaded_and_refuses_an_older_ver
 
 def test_a_refund_comes_from_the_ledger_or_the_complaint_and_waits_when_neither_names_an_amount() -> None:
     history = registered("Debit card fee", None, "fees_and_charges", "simple")
-    asked = when(planning, given(planning, *history), env(facts(), step="contact"))
+    asked = when(planning, past(planning, *history), env(facts(), step="contact"))
     assert types(asked) == ["FactsRequested"] and asked[0].missing == ["ledger.disputed"]  # type: ignore[attr-defined]
     for amount in ("35.00", "120.50"):
         reading = ledger(None, disputed=amount, product="DEBIT-1")
@@ -191,3 +194,35 @@ def test_the_shipped_reference_data_says_it_is_a_sample_and_loads() -> None:
     assert types(when(planning, planning.initial(), cmd(command, case=REFERENCE_KEY))) == [
         "ReferenceDataLoaded"
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    principal=st.decimals(min_value=Decimal("1.00"), max_value=Decimal("900000.00"), places=2),
+    interest=st.decimals(min_value=Decimal("0.00"), max_value=Decimal("90000.00"), places=2),
+    fees=st.decimals(min_value=Decimal("0.00"), max_value=Decimal("9000.00"), places=2),
+    capacity=st.one_of(st.none(), st.integers(min_value=50, max_value=50000)),
+    card=st.booleans(),
+    currency=st.sampled_from(["CNY", "USD", "HKD"]),
+)
+def test_every_amount_in_a_repayment_offer_follows_from_the_ledger_reading(
+    principal: Decimal, interest: Decimal, fees: Decimal, capacity: int | None, card: bool, currency: str
+) -> None:
+    balance = principal + interest + fees
+    reading = ledger(str(balance), interest=str(interest), fees=str(fees), rate="0.031", currency=currency)
+    history = registered(
+        "Card" if card else "Loan", None, "credit_card" if card else "credit_and_loan_repayment"
+    )
+    plan = _proposed(history, env(facts(str(capacity) if capacity else None, reading), step="contact"))
+    terms = plan.terms
+    assert isinstance(terms, RepaymentRestructuring)
+    assert (terms.balance, terms.principal, terms.interest, terms.fees) == (
+        reading.balance,
+        reading.principal,
+        reading.interest,
+        reading.fees,
+    )
+    assert sum(i.amount.amount for i in terms.instalments) == balance
+    assert {i.amount.currency for i in terms.instalments} == {currency} == {plan.value.currency}
+    assert terms.annual_rate == (Decimal(0) if card else Decimal("0.031"))
+    assert plan.value.amount == (interest + fees if card else Decimal(0))
