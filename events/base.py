@@ -80,6 +80,8 @@ PastDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc), _window(PAST_SL
 # A moment the sender schedules (a callback): within a year of receipt.
 ScheduledDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc), _window(SCHEDULE_AHEAD, "a time")]
 ScheduledDate = Annotated[date, _window(SCHEDULE_AHEAD, "a date")]
+# A day that has already come when the message is received (an as-of date).
+PastDate = Annotated[date, _window(PAST_SLACK, "a date")]
 Text = Annotated[str, StringConstraints(max_length=20_000), AfterValidator(_no_controls)]
 Line = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_single_line)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]

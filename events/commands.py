@@ -16,10 +16,12 @@ from events.base import (
     Line,
     Message,
     Money,
+    PastDate,
     PastDatetime,
     ScheduledDatetime,
     Text,
 )
+from events.facts import LedgerReading, MarketPoint, ProductRecord
 from events.plans import CounterOffer, Route
 from events.submission import ContactPreference
 
@@ -70,7 +72,8 @@ class RecordContactAttempt(Message):
 
 
 class RecordFacts(Message):
-    """Staff record what was learned from the customer; `new_facts` restarts the clock."""
+    """Staff record what was learned from the customer and, in `ledger`, what the bank's ledger
+    shows (the figures a plan may state); `new_facts` restarts the clock."""
 
     type: Literal["RecordFacts"] = "RecordFacts"
     schema_version: Literal[1] = 1
@@ -79,6 +82,21 @@ class RecordFacts(Message):
     monthly_capacity: Money | None = None
     willing_to_repay: bool | None = None
     new_facts: bool = False
+    ledger: LedgerReading | None = None  # what the ledger shows: the figures a plan may state
+
+
+class LoadReferenceData(Message):
+    """An operator loads a versioned reference data set (market points, product records) with
+    its source and as-of date; sent under the key `reference-data`, not a case id."""
+
+    type: Literal["LoadReferenceData"] = "LoadReferenceData"
+    schema_version: Literal[1] = 1
+    dataset_id: Identifier
+    version: Annotated[int, Field(ge=1)]
+    source: Line
+    as_of: PastDate
+    market: list[MarketPoint] = Field(default_factory=list, max_length=50)
+    products: list[ProductRecord] = Field(default_factory=list, max_length=500)
 
 
 class ApprovePlan(Message):
@@ -201,6 +219,7 @@ COMMANDS = (
     SetContactPreference,
     RecordContactAttempt,
     RecordFacts,
+    LoadReferenceData,
     ApprovePlan,
     AcceptPlan,
     RejectPlan,
@@ -223,6 +242,7 @@ AnyCommand = Annotated[
     | SetContactPreference
     | RecordContactAttempt
     | RecordFacts
+    | LoadReferenceData
     | ApprovePlan
     | AcceptPlan
     | RejectPlan

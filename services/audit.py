@@ -22,6 +22,7 @@ from kafka import TopicPartition
 from events.codec import DecodeError, content_hash, decode
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
+from events.facts import REFERENCE_KEY
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
 from projections import case_state
@@ -131,7 +132,8 @@ def as_of(settings: Settings, moment: datetime, case_id: str | None = None) -> A
             by_case[envelope.case_id].append(envelope)
     if case_id is not None:
         return case_state.fold(case_id, by_case[case_id]) if by_case.get(case_id) else None
-    views = [case_state.fold(c, events) for c, events in by_case.items()]
+    # As the live views: planning's reference data loads are no case.
+    views = [case_state.fold(c, events) for c, events in by_case.items() if c != REFERENCE_KEY]
     return report.compute(views, ["overall", "channel", "category"])
 
 

@@ -378,6 +378,9 @@ class Runner:
     ) -> str:
         now = now or self._now(message)
         core = self.step.evolve(stream.core, message) if seen is not None else stream.core
+        shared = getattr(self.step, "SHARED", None)
+        if shared is not None and key != shared:
+            core = self.step.with_shared(core, self.load(shared).core)  # e.g. planning's reference data
         emits = self.step.decide(core, message, now, self.settings)
         items: list[Item] = [seen] if seen is not None else []
         chains = dict(stream.chains)
