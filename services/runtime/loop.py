@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from eventsourcing.persistence import Tracking
 from kafka import TopicPartition
+from kafka.errors import KafkaError
 
 from events.base import Actor, Message
 from events.codec import DecodeError, content_hash, decode, encode
@@ -31,6 +32,7 @@ from services import clients
 from services.privacy import KeyStore
 from services.runtime import metrics
 from services.runtime.clock import SystemClock
+from services.runtime.health import Liveness
 from services.runtime.relay import Relay, rejection
 from services.runtime.step import Input, Tick
 from services.runtime.store import EMIT, REJECT, SEEN, Conflict, Item, StepStore
@@ -75,7 +77,14 @@ def input_identity(message: Input, raw: bytes) -> tuple[str, uuid.UUID, str | No
 class Runner:
     """Runs one step: `Runner(step_module, settings).run(stop)`."""
 
-    def __init__(self, step: Any, settings: Settings, clock: Any = None, cache_size: int = 5000) -> None:
+    def __init__(
+        self,
+        step: Any,
+        settings: Settings,
+        clock: Any = None,
+        cache_size: int = 5000,
+        liveness: Liveness | None = None,
+    ) -> None:
         self.step = step
         self.name: str = step.STEP
         self.settings = settings
@@ -87,6 +96,8 @@ class Runner:
         self._keys: KeyStore | None = None
         self.relay: Relay | None = None
         self.consumer: Any = None
+        self.liveness = liveness or Liveness(self.name, settings.liveness_s)
+        self.lag = 0  # records behind the ends of the input partitions, as last measured
         # Fault injection for the crash tests: SIGKILL this process right after the Nth
         # recorded input, before the relay has published it. Never set in production.
         self.kill_after = int(os.environ.get("ACCORD_FAULT_KILL_AFTER_RECORDS", "0") or 0)
@@ -372,6 +383,7 @@ class Runner:
             self.settings,
             anchor_topic=anchor,
             on_publish=lambda t, k: metrics.PUBLISHED.labels(self.name, t).inc(),
+            on_recover=lambda: metrics.RECOVERIES.labels(self.name, "relay").inc(),
         )
         published = self.relay.publish()  # whatever was recorded before a crash goes out now
         if published:
@@ -407,12 +419,17 @@ class Runner:
             time.sleep(0.5)
 
     def run(self, stop: threading.Event | None = None) -> None:
+        """Consume, record and publish until `stop` is set. Through a broker outage it keeps
+        turning: polls return nothing, the relay repairs itself (services/runtime/relay.py),
+        lag is measured again later; only an error nothing here can cure is raised, and the
+        process then exits non-zero."""
         stop = stop or threading.Event()
         self.start()
         assert self.relay is not None
         last_tick = 0.0
         try:
             while not stop.is_set():
+                self.liveness.beat()
                 batch = self.consumer.poll(timeout_ms=200)
                 for tp, records in batch.items():
                     for record in records:
@@ -421,34 +438,46 @@ class Runner:
                         except Exception:
                             metrics.ERRORS.labels(self.name).inc()
                             raise
+                    self.liveness.progressed(len(records))
                 if time.monotonic() - last_tick >= self.settings.tick_seconds:
                     self.tick()
                     self._report_lag()
                     last_tick = time.monotonic()
-                if self.relay.backlog():
-                    self.relay.publish()
-                metrics.BACKLOG.labels(self.name).set(self.relay.backlog())
+                published = self.relay.publish() if self.relay.backlog() or self.relay.producer is None else 0
+                self.liveness.progressed(published)
+                backlog = self.relay.backlog()
+                metrics.BACKLOG.labels(self.name).set(backlog)
+                self.liveness.waiting(self.lag + backlog)
                 if batch:
-                    self.consumer.commit_async()  # advisory, for lag; the store holds the truth
+                    with contextlib.suppress(KafkaError):
+                        self.consumer.commit_async()  # advisory, for lag; the store holds the truth
         finally:
             self.close()
 
     def _report_lag(self) -> None:
+        """Lag per input partition, bounded by ACCORD_KAFKA_TIMEOUT; while Kafka does not
+        answer, the last measurement stands."""
         try:
-            ends = self.consumer.end_offsets(list(self.consumer.assignment()))
-        except Exception:  # noqa: BLE001 - lag is best effort; never stop the step for it
-            return
-        for tp, end in ends.items():
-            metrics.LAG.labels(self.name, tp.topic, str(tp.partition)).set(
-                max(0, end - self.consumer.position(tp))
+            ends = self.consumer.end_offsets(
+                list(self.consumer.assignment()), timeout_ms=clients.timeout_ms(self.settings)
             )
+            lags = {tp: max(0, end - self.consumer.position(tp, timeout_ms=1000)) for tp, end in ends.items()}
+        except Exception:  # noqa: BLE001 - lag is best effort; never stop the step for it
+            metrics.KAFKA_ERRORS.labels(self.name, "end_offsets").inc()
+            return
+        for tp, lag in lags.items():
+            metrics.LAG.labels(self.name, tp.topic, str(tp.partition)).set(lag)
+        self.lag = sum(lags.values())
 
     def close(self) -> None:
+        # Each close is bounded; one that fails must not leave the other client open.
         if self.consumer is not None:
-            self.consumer.close(autocommit=False)
+            with contextlib.suppress(KafkaError):
+                self.consumer.close(autocommit=False)
             self.consumer = None
         if self.relay is not None:
-            self.relay.close()
+            with contextlib.suppress(KafkaError):
+                self.relay.close()
             self.relay = None
 
 
