@@ -52,7 +52,14 @@ def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = N
         while not stop.is_set():
             liveness.beat()
             before = projector.applied
-            liveness.progressed(projector.step())
+            try:
+                liveness.progressed(projector.step())
+            except clients.UNRECOVERABLE:
+                raise
+            except KafkaError as exc:  # the broker is away (see Runner.run): poll again later
+                metrics.KAFKA_ERRORS.labels("projections", "poll").inc()
+                log.warning("projections: poll failed (%s: %s); polling again", type(exc).__name__, exc)
+                stop.wait(1.0)
             metrics.PROJECTED.labels("case_state").inc(projector.applied - before)
             if time.monotonic() - last > settings.tick_seconds:
                 update_gauges(store)

@@ -4,11 +4,13 @@ Every subcommand reads the one settings object; errors print a reason and exit n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -152,7 +154,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "projections: folding every step topic into the case views"
             + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
         )
-        service.run(settings, stop, liveness)
+        with _fatal_logged(args.step):
+            service.run(settings, stop, liveness)
         say("projections: stopped")
         return 0
     step = load(args.step)
@@ -160,9 +163,23 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         f"{args.step}: consuming {', '.join(step.INPUTS)}"
         + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
     )
-    Runner(step, settings, liveness=liveness).run(stop)
+    with _fatal_logged(args.step):
+        Runner(step, settings, liveness=liveness).run(stop)
     say(f"{args.step}: stopped")
     return 0
+
+
+@contextlib.contextmanager
+def _fatal_logged(service: str) -> Iterator[None]:
+    """An error a service cannot ride out goes to its log with the traceback; the process then
+    exits non-zero (see main) so that its supervisor starts it again."""
+    import logging
+
+    try:
+        yield
+    except Exception:
+        logging.getLogger("accord").exception("%s: stopped by an error it cannot recover from", service)
+        raise
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,7 +9,14 @@ import socket
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, SaslAuthenticationFailedError
+from kafka.errors import (
+    AuthorizationError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    SaslAuthenticationFailedError,
+    UnsupportedVersionError,
+)
 
 from services.settings import Settings
 
@@ -41,6 +48,16 @@ def connection(settings: Settings, *, audit: bool = False) -> dict[str, Any]:
     if protocol.endswith("SSL") and settings.ssl_cafile:
         options["ssl_cafile"] = str(settings.ssl_cafile)
     return options
+
+
+# Kafka errors that waiting or a new client cannot cure: a service exits non-zero and says why.
+# Every other KafkaError (broker gone, timeouts, a fenced producer) is ridden out.
+UNRECOVERABLE = (
+    SaslAuthenticationFailedError,
+    AuthorizationError,
+    UnsupportedVersionError,
+    MessageSizeTooLargeError,
+)
 
 
 def timeout_ms(settings: Settings) -> int:

@@ -430,7 +430,17 @@ class Runner:
         try:
             while not stop.is_set():
                 self.liveness.beat()
-                batch = self.consumer.poll(timeout_ms=200)
+                try:
+                    batch = self.consumer.poll(timeout_ms=200)
+                except clients.UNRECOVERABLE:
+                    raise
+                except KafkaError as exc:
+                    # kafka-python 3.0 lets a failed metadata refresh out of poll() while it
+                    # looks for the group coordinator (coordinator/base.py); the broker is away.
+                    metrics.KAFKA_ERRORS.labels(self.name, "poll").inc()
+                    log.warning("%s: poll failed (%s: %s); polling again", self.name, type(exc).__name__, exc)
+                    stop.wait(1.0)
+                    batch = {}
                 for tp, records in batch.items():
                     for record in records:
                         try:

@@ -14,14 +14,7 @@ import time
 from collections.abc import Callable
 
 from kafka import TopicPartition
-from kafka.errors import (
-    AuthorizationError,
-    KafkaError,
-    KafkaTimeoutError,
-    MessageSizeTooLargeError,
-    SaslAuthenticationFailedError,
-    UnsupportedVersionError,
-)
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from events.codec import CONTENT_TYPE
@@ -30,13 +23,6 @@ from services.runtime.store import EMIT, REJECT, StepStore
 from services.settings import Settings
 
 log = logging.getLogger("accord.relay")
-# Errors no new producer can cure: the service exits non-zero and says why.
-UNRECOVERABLE = (
-    SaslAuthenticationFailedError,
-    AuthorizationError,
-    UnsupportedVersionError,
-    MessageSizeTooLargeError,
-)
 
 
 def rejection(
@@ -85,7 +71,12 @@ class Relay:
         self.position = 0
         self.failures = 0  # consecutive failed attempts, for the back-off
         self.retry_at = 0.0
-        self.connect()
+        try:
+            self.connect()
+        except clients.UNRECOVERABLE:
+            raise
+        except KafkaError as exc:  # e.g. a broker still starting: publish() tries again
+            self._drop(exc)
 
     def connect(self) -> None:
         """A new producer (its init_transactions fences any previous one and aborts what that
@@ -126,7 +117,7 @@ class Relay:
                     self.failures = 0
                     return total
                 total += self._transaction(batch)
-        except UNRECOVERABLE:
+        except clients.UNRECOVERABLE:
             raise
         except KafkaError as exc:
             self._drop(exc)
