@@ -141,14 +141,18 @@ class TransactionalProducer:
             raise KafkaTimeoutError(f"{what} did not complete within {self.timeout_ms} ms")
 
     def close(self) -> None:
-        """Close without waiting more than the timeout, even for records the broker never took."""
-        try:
-            self.producer.close(timeout=self.timeout_ms / 1000)
-        except KafkaError:
-            # close() flushes first and gives up if records are still unacknowledged: fail them
-            # (their transaction is abandoned) and close again.
-            self.producer._accumulator.abort_incomplete_batches()
-            self.producer.close(timeout=0)
+        close_producer(self.producer, self.timeout_ms / 1000)
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    """Close without waiting more than timeout_s, even for records the broker never took."""
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError:
+        # close() flushes first and gives up if records are still unacknowledged: fail them
+        # (nobody will see them acknowledged now) and close again.
+        producer._accumulator.abort_incomplete_batches()
+        producer.close(timeout=0)
 
 
 def consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsumer:
