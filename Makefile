@@ -45,7 +45,8 @@ simulate: jars
 	$(SIM_ENV) $(BIN)/accord simulate --cfpb $(CFPB)
 	$(SIM_ENV) $(BIN)/accord report --by overall,channel,category,product --html .accord/cfpb/report.html
 
-# Not part of `make test`: Accord against the raw Kafka baseline on its own broker (port 39092).
+# Not part of `make test` (which runs only `python -m bench --smoke`): Accord against the raw
+# Kafka baseline on its own broker (BENCH_BOOTSTRAP_SERVERS, default 127.0.0.1:39092).
 bench: jars
 	$(BIN)/python -m bench
 

@@ -1,8 +1,12 @@
 """`make bench`: Accord against the raw Kafka baseline, on its own broker, in one run; prints
-one table and writes .accord/bench/results.json. See BENCHMARKS.md."""
+one table and writes .accord/bench/results.json. See BENCHMARKS.md.
+
+    python -m bench            # the sizes of BENCHMARKS.md (BENCH_* variables)
+    python -m bench --smoke    # every stage at tiny sizes: that it runs, not how fast"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -20,9 +24,12 @@ from events.topics import STEP_TOPICS
 from projections import rebuild
 from projections.store import ViewStore
 from services import broker, clients, processes, publish, topics
+from services.privacy import KeyStore
 from services.settings import ROOT, Settings
 
 DATA = ROOT / ".accord" / "bench"
+# The smoke run (`--smoke`, run by the test suite): every stage, at sizes that take seconds.
+SMOKE = {"cases": 6, "messages": 300, "memory_cases": "200,400", "latency_seconds": 3.0}
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -46,9 +53,10 @@ def _usage(pid: int) -> tuple[float, float]:
 
 
 def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
-    """Submit at a fixed rate; time from each submission to its case appearing in the views."""
+    """Submit at a fixed rate, as a channel does (each customer's name sealed with their key);
+    time from each submission to its case appearing in the views."""
     run = uuid.uuid4().hex[:6]
-    subs = pipeline.submissions(int(rate * seconds), f"L{run}")
+    subs = pipeline.submissions(max(1, int(rate * seconds)), f"L{run}")
     from services.steps.intake import case_id_for
 
     sent: dict[str, float] = {}
@@ -69,6 +77,7 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     producer = clients.producer(settings, linger_ms=0)
+    keys = KeyStore(settings)
     started = time.time()
     for i, sub in enumerate(subs):
         target = started + i / rate
@@ -76,11 +85,12 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
         if pause > 0:
             time.sleep(pause)
         sent[case_id_for(sub)] = time.time()
-        publish.send(producer, sub)
+        publish.send(producer, sub, keys)
         producer.flush()
     watcher.join(timeout=120)
     done.set()
     producer.close()
+    keys.close()
     lat = sorted((seen[c] - sent[c]) * 1000 for c in seen)
     return {
         "rate_per_second": round(rate, 1),
@@ -91,20 +101,49 @@ def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    cases = int(os.environ.get("BENCH_CASES", "600"))
-    messages = int(os.environ.get("BENCH_MESSAGES", "20000"))
-    memory_points = os.environ.get("BENCH_MEMORY_CASES", "10000,100000").split(",")
-    shutil.rmtree(DATA, ignore_errors=True)
-    settings = Settings.from_env(
-        {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:39092",
-            "ACCORD_DATA_DIR": str(DATA),
-            "ACCORD_METRICS_PORT": "9600",
-            "ACCORD_API_PORT": "0",
+def options(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="every stage at tiny sizes (seconds)")
+    parser.add_argument("--cases", type=int, help="complaints through the pipeline (BENCH_CASES, 600)")
+    parser.add_argument("--messages", type=int, help="messages through the raw chain (BENCH_MESSAGES, 20000)")
+    parser.add_argument(
+        "--memory-cases", help="checkpoints of the memory stage (BENCH_MEMORY_CASES, 10000,100000)"
+    )
+    parser.add_argument(
+        "--latency-seconds", type=float, help="length of each latency run (BENCH_LATENCY_SECONDS, 20)"
+    )
+    args = parser.parse_args(argv)
+    env = os.environ.get
+    defaults = (
+        SMOKE
+        if args.smoke
+        else {
+            "cases": int(env("BENCH_CASES", "600")),
+            "messages": int(env("BENCH_MESSAGES", "20000")),
+            "memory_cases": env("BENCH_MEMORY_CASES", "10000,100000"),
+            "latency_seconds": float(env("BENCH_LATENCY_SECONDS", "20")),
         }
     )
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = options(argv)
+    cases, messages = args.cases, args.messages
+    memory_points = str(args.memory_cases).split(",")
+    # Its own broker, data and ports, so a demo or test broker is left alone.
+    data = Path(os.environ.get("BENCH_DATA_DIR", str(DATA)))
+    shutil.rmtree(data, ignore_errors=True)
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("BENCH_BOOTSTRAP_SERVERS", "127.0.0.1:39092"),
+        "ACCORD_DATA_DIR": str(data),
+        "ACCORD_METRICS_PORT": os.environ.get("BENCH_METRICS_PORT", "9600"),
+        "ACCORD_API_PORT": "0",
+    }
+    settings = Settings.from_env({**os.environ, **env})
     results: dict[str, Any] = {
         "machine": {
             "cores": os.cpu_count(),
@@ -122,17 +161,11 @@ def main() -> int:
         _say(f"    {results['relay_chain']} | raw consume {results['raw_consume']}")
 
         _say(f"2/5 the pipeline: {cases} complaints through every step to a closed case ...")
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "ACCORD_DATA_DIR": str(DATA),
-            "ACCORD_METRICS_PORT": "9600",
-            "ACCORD_API_PORT": "0",
-        }
         os.environ.update(env)
         pids = processes.up(settings)
         time.sleep(4)
         before = {name: _usage(pid) for name, pid in pids.items()}
-        results["pipeline"] = pipeline.run(settings, cases, timeout_s=900)
+        results["pipeline"] = pipeline.run(settings, cases, timeout_s=120 if args.smoke else 900)
         after = {name: _usage(pid) for name, pid in pids.items()}
         seconds = results["pipeline"]["seconds"]
         results["services"] = {
@@ -145,9 +178,11 @@ def main() -> int:
         _say(f"    {results['pipeline']}")
 
         rate = results["pipeline"]["cases_per_second"]
+        if not rate:
+            raise SystemExit(f"the pipeline closed no case: see the services' logs in {data / 'logs'}")
         _say(f"3/5 submission-to-view latency at 50% and 100% of {rate} cases/s ...")
-        results["latency_50"] = latency(settings, rate * 0.5, 20)
-        results["latency_100"] = latency(settings, rate, 20)
+        results["latency_50"] = latency(settings, rate * 0.5, args.latency_seconds)
+        results["latency_100"] = latency(settings, rate, args.latency_seconds)
         _say(f"    50%: {results['latency_50']}  100%: {results['latency_100']}")
 
         _say("4/5 projection rebuild and audit verify from offset 0, vs raw consume of the same topics ...")
@@ -192,7 +227,7 @@ def main() -> int:
     results["memory"] = json.loads(done.stdout.strip().splitlines()[-1])
     _say(f"    {results['memory']}")
 
-    (DATA / "results.json").write_text(json.dumps(results, indent=2))
+    (data / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
     return 0
 
@@ -235,7 +270,9 @@ def print_table(r: dict[str, Any]) -> None:
             f"{vf['problems']} problem(s)",
         ),
         (
-            "intake RSS, 10k / 100k cases",
+            "intake RSS after "
+            + " / ".join(k.rsplit("_", 1)[1] for k in r["memory"] if k.startswith("rss_mib_after"))
+            + " cases",
             " / ".join(f"{v} MiB" for k, v in r["memory"].items() if k.startswith("rss_mib_after")),
             "",
         ),

@@ -12,7 +12,7 @@ import json
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from events.commands import (
     RecordSatisfaction,
 )
 from events.envelope import Envelope
+from events.facts import LedgerReading
 from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS
 from services import broker, clients, processes, publish, topics
@@ -40,6 +41,26 @@ KINDS = [
     ("Wealth management product", "Return lower than expected", "5000.00"),
     ("Credit card", "Cannot repay my card", "2400.00"),
 ]
+
+
+SAMPLE_REFERENCE = Path(__file__).resolve().parent.parent / "deploy" / "reference" / "sample.json"
+
+
+def ledger(customer_id: str) -> LedgerReading:
+    """The bench's own ledger reading for a complaint (its amount split 94/5/1), not a bank's."""
+    product, _, amount = KINDS[int(customer_id.rsplit("-", 1)[1]) % 3]
+    if product.startswith("Wealth"):
+        return LedgerReading(as_of=date.today(), product="WM-SAMPLE-BAL")
+    total = Decimal(amount)
+    interest, fees = total * Decimal("0.05"), total * Decimal("0.01")
+    parts = {"principal": total - interest - fees, "interest": interest, "fees": fees}
+    return LedgerReading(
+        as_of=date.today(),
+        product="BENCH",
+        balance=Money(amount=total),
+        annual_rate=Decimal("0.05"),
+        **{k: Money(amount=v.quantize(Decimal("0.01"))) for k, v in parts.items()},
+    )
 
 
 def submissions(n: int, run: str) -> list[ComplaintSubmission]:
@@ -85,6 +106,8 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
     events = 0
     started = time.perf_counter()
     keys = KeyStore(settings)
+    # The wealth complaints' explanations cite the sample reference data (refused if loaded before).
+    publish.send(producer, publish.reference(SAMPLE_REFERENCE, staff))
     for sub in subs:
         publish.send(producer, sub, keys)  # a channel seals each customer's name
     producer.flush()
@@ -104,7 +127,11 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
                     act(case, RecordContactAttempt(method="phone", outcome="reached"), staff)
                     act(
                         case,
-                        RecordFacts(summary="learned", monthly_capacity=Money(amount=Decimal("200"))),
+                        RecordFacts(
+                            summary="learned",
+                            monthly_capacity=Money(amount=Decimal("200")),
+                            ledger=ledger(e.customer_id or ""),
+                        ),
                         staff,
                     )
                 elif kind == "PlanProposed" and event.terms.kind == "repayment_restructuring":  # type: ignore[union-attr]
@@ -129,6 +156,7 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     producer.close()
     reader.close()
+    keys.close()
     return {
         "cases": n,
         "closed": len(closed),

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from events.base import Message
+from events.base import RECEIVED_AT, Message
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
@@ -92,14 +93,32 @@ def header(headers: Iterable[tuple[str, bytes]] | None, name: str) -> str | None
     return None
 
 
-def decode(model: type[M], data: bytes | None, upcasters: Upcasters = UPCASTERS) -> M:
-    """Parse and validate `data` as `model`, upcasting older versions. Raises DecodeError."""
+def decode(
+    model: type[M],
+    data: bytes | None,
+    upcasters: Upcasters = UPCASTERS,
+    received_at: datetime | None = None,
+) -> M:
+    """Parse and validate `data` as `model`, upcasting older versions. Raises DecodeError and
+    nothing else, whatever the bytes. With `received_at`, the dates a submission or command
+    carries must also be plausible on that clock (see events.base)."""
     if not data:
         raise DecodeError("empty message: no bytes to decode")
+    context = {RECEIVED_AT: received_at} if received_at is not None else None
     try:
-        return model.model_validate_json(data)
+        return _validate(model, data, upcasters, context)
+    except DecodeError:
+        raise
+    except RecursionError:
+        kind = _KIND.get(model, "message")
+        raise DecodeError(f"not valid JSON: nested deeper than a {kind} can be") from None
+
+
+def _validate(model: type[M], data: bytes, upcasters: Upcasters, context: dict[str, Any] | None) -> M:
+    try:
+        return model.model_validate_json(data, context=context)
     except ValidationError as first:
-        if not upcasters:
+        if not upcasters or _unparseable(first):
             raise _decode_error(model, first) from None
         try:
             raw = json.loads(data)
@@ -109,9 +128,14 @@ def decode(model: type[M], data: bytes | None, upcasters: Upcasters = UPCASTERS)
         if upcast is raw:
             raise _decode_error(model, first) from None
         try:
-            return model.model_validate_json(json.dumps(upcast))
+            return model.model_validate_json(json.dumps(upcast), context=context)
         except ValidationError as exc:
             raise _decode_error(model, exc) from None
+
+
+def _unparseable(exc: ValidationError) -> bool:
+    """Bytes that are not JSON at all (or nest too deeply for the parser) cannot be upcast."""
+    return any(err["type"] == "json_invalid" for err in exc.errors(include_url=False, include_input=False))
 
 
 def _upcast(model: type[Message], raw: Any, upcasters: Upcasters) -> Any:
@@ -164,7 +188,8 @@ def _decode_error(model: type[Message], exc: ValidationError) -> DecodeError:
         elif err["type"] == "extra_forbidden":
             text = f"{loc}: unknown field"
         else:
-            text = f"{loc}: {err['msg']}" if loc else err["msg"]
+            msg = err["msg"].removeprefix("Value error, ")
+            text = f"{loc}: {msg}" if loc else msg
         first_field = first_field or (loc or None)
         problems.append(text)
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""

@@ -16,9 +16,12 @@ from events.base import (
     Line,
     Message,
     Money,
+    PastDate,
+    PastDatetime,
+    ScheduledDatetime,
     Text,
-    UtcDatetime,
 )
+from events.facts import LedgerReading, MarketPoint, ProductRecord
 from events.plans import CounterOffer, Route
 from events.submission import ContactPreference
 
@@ -65,11 +68,12 @@ class RecordContactAttempt(Message):
     schema_version: Literal[1] = 1
     method: ContactMethod
     outcome: Literal["reached", "no_answer", "callback_requested", "message_left"]
-    callback_at: UtcDatetime | None = None
+    callback_at: ScheduledDatetime | None = None
 
 
 class RecordFacts(Message):
-    """Staff record what was learned from the customer; `new_facts` restarts the clock."""
+    """Staff record what was learned from the customer and, in `ledger`, what the bank's ledger
+    shows (the figures a plan may state); `new_facts` restarts the clock."""
 
     type: Literal["RecordFacts"] = "RecordFacts"
     schema_version: Literal[1] = 1
@@ -78,6 +82,21 @@ class RecordFacts(Message):
     monthly_capacity: Money | None = None
     willing_to_repay: bool | None = None
     new_facts: bool = False
+    ledger: LedgerReading | None = None  # what the ledger shows: the figures a plan may state
+
+
+class LoadReferenceData(Message):
+    """An operator loads a versioned reference data set (market points, product records) with
+    its source and as-of date; sent under the key `reference-data`, not a case id."""
+
+    type: Literal["LoadReferenceData"] = "LoadReferenceData"
+    schema_version: Literal[1] = 1
+    dataset_id: Identifier
+    version: Annotated[int, Field(ge=1)]
+    source: Line
+    as_of: PastDate
+    market: list[MarketPoint] = Field(default_factory=list, max_length=50)
+    products: list[ProductRecord] = Field(default_factory=list, max_length=500)
 
 
 class ApprovePlan(Message):
@@ -129,7 +148,7 @@ class RecordPayment(Message):
     schema_version: Literal[1] = 1
     payment_id: Identifier
     amount: Money
-    paid_at: UtcDatetime
+    paid_at: PastDatetime
 
 
 class ConfirmRedress(Message):
@@ -200,6 +219,7 @@ COMMANDS = (
     SetContactPreference,
     RecordContactAttempt,
     RecordFacts,
+    LoadReferenceData,
     ApprovePlan,
     AcceptPlan,
     RejectPlan,
@@ -222,6 +242,7 @@ AnyCommand = Annotated[
     | SetContactPreference
     | RecordContactAttempt
     | RecordFacts
+    | LoadReferenceData
     | ApprovePlan
     | AcceptPlan
     | RejectPlan
@@ -245,6 +266,6 @@ class CommandEnvelope(Message):
     schema_version: Literal[1] = 1
     command_id: UUID
     case_id: CaseId
-    issued_at: UtcDatetime
+    issued_at: PastDatetime
     actor: Actor
     command: AnyCommand

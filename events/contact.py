@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from events.base import ContactMethod, Identifier, Line, Message, Money, Text, UtcDatetime
+from events.facts import LedgerReading
 from events.submission import ContactPreference
 
 
@@ -51,7 +52,8 @@ class ContactAttempted(Message):
 
 
 class FactsLearned(Message):
-    """What contact with the customer established (for example the cause of a hardship)."""
+    """What contact with the customer established (for example the cause of a hardship) and
+    the ledger reading staff recorded with it."""
 
     type: Literal["FactsLearned"] = "FactsLearned"
     schema_version: Literal[1] = 1
@@ -60,6 +62,7 @@ class FactsLearned(Message):
     monthly_capacity: Money | None = None  # what the customer can repay each month
     willing_to_repay: bool | None = None
     new_facts: bool = False
+    ledger: LedgerReading | None = None  # the ledger reading staff recorded (masked account)
 
 
 EVENTS = (

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from events.base import Identifier, Line, Message, Money
+from events.facts import MarketPoint, ProductRecord
 from events.plans import CounterOffer, PlanTerms, Route
 
 Round = Annotated[int, Field(ge=1, le=20)]
@@ -25,6 +27,32 @@ class PlanProposed(Message):
     policy_version: Identifier
     needs_approval: bool
     rationale: list[Line] = Field(default_factory=list, max_length=20)
+
+
+class FactsRequested(Message):
+    """The policy needs facts the case does not have yet (a ledger reading, reference data):
+    no plan was proposed; `missing` names them and `reasons` says why, for the handler."""
+
+    type: Literal["FactsRequested"] = "FactsRequested"
+    schema_version: Literal[1] = 1
+    round: Round
+    missing: list[Identifier] = Field(min_length=1, max_length=20)
+    reasons: list[Line] = Field(default_factory=list, max_length=20)
+    policy_version: Identifier
+
+
+class ReferenceDataLoaded(Message):
+    """Planning took a reference data set as current, as loaded; offers from now on cite it.
+    Emitted under the key `reference-data`, not a case id, so a replay sees what was shown."""
+
+    type: Literal["ReferenceDataLoaded"] = "ReferenceDataLoaded"
+    schema_version: Literal[1] = 1
+    dataset_id: Identifier
+    version: Annotated[int, Field(ge=1)]
+    source: Line
+    as_of: date
+    market: list[MarketPoint] = Field(default_factory=list, max_length=50)
+    products: list[ProductRecord] = Field(default_factory=list, max_length=500)
 
 
 class PlanApproved(Message):
@@ -106,6 +134,8 @@ class RouteChosen(Message):
 
 
 EVENTS = (
+    FactsRequested,
+    ReferenceDataLoaded,
     PlanProposed,
     PlanApproved,
     PlanOffered,

@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from events.base import Line, Message, Money, Text, UtcDatetime
+from events.base import Line, Message, Money, PastDatetime, ScheduledDate, Text
+from events.facts import MaskedAccount, ReferenceCitation
 
 
 class Instalment(Message):
@@ -35,6 +36,8 @@ class RepaymentRestructuring(Message):
     instalments: list[Instalment] = Field(min_length=1, max_length=600)
     breach_liability: Text
     collection_suspended: bool
+    balance_as_of: date | None = None  # the date of the ledger reading the balance comes from
+    account: MaskedAccount | None = None
 
 
 class MarketDataPoint(Message):
@@ -53,6 +56,7 @@ class RiskExplanation(Message):
     explanation: Text
     market_data: list[MarketDataPoint] = Field(default_factory=list, max_length=20)
     options: list[Literal["keep", "redeem", "switch"]] = Field(min_length=1)
+    reference: ReferenceCitation | None = None  # the data set the rating and market data came from
 
 
 class Redress(Message):
@@ -84,5 +88,5 @@ class CounterOffer(Message):
     summary: Text
     amount: Money | None = None
     term_months: Annotated[int, Field(ge=1, le=600)] | None = None
-    first_payment_on: date | None = None
-    received_at: UtcDatetime | None = None
+    first_payment_on: ScheduledDate | None = None
+    received_at: PastDatetime | None = None

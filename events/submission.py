@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from events.base import Channel, ContactMethod, Identifier, Line, Message, Money, Text, UtcDatetime
+from events.base import Channel, ContactMethod, Identifier, Line, Message, Money, PastDatetime, Text
 from events.personal import AnyPersonal, PersonalData
 
 
@@ -35,7 +35,7 @@ class ComplaintSubmission(Message):
     schema_version: Literal[1] = 1
     submission_id: Identifier
     channel: Channel
-    submitted_at: UtcDatetime
+    submitted_at: PastDatetime
     customer_id: Identifier
     # Channels seal it with the customer's key before publishing (`services/privacy.py`).
     customer: AnyPersonal = PersonalData()

@@ -37,8 +37,9 @@ REJECTED = Topic(
 )
 COMMANDS = Topic(
     "negotiation.commands",
-    "Staff and customer actions on a case.",
-    key="case id",
+    "Staff and customer actions on a case, and the reference data sets operators load "
+    "(`LoadReferenceData`, under the key `reference-data`).",
+    key="case id (reference data: `reference-data`)",
     carries="command",
     config=KEEP_FOREVER,
 )

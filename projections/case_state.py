@@ -116,6 +116,8 @@ def apply_in_place(out: View, envelope: Envelope) -> View:
 
 def _summary(e: Any) -> str:
     fields = type(e).model_fields
+    if "missing" in fields:
+        return "missing=" + ",".join(e.missing)
     for name in ("reason", "outcome", "route", "plan_id", "handler_id", "category", "deadline"):
         if name in fields:
             value = getattr(e, name)
@@ -168,6 +170,16 @@ def _plan(v: View, e: Any, at: str) -> None:
     }
     v["rounds"] = max(v["rounds"], e.round)
     v["status"] = "awaiting_approval" if e.needs_approval else "planning"
+    if "awaiting_facts" in v:
+        v["awaiting_facts"] = []
+
+
+def _facts_requested(v: View, e: Any, at: str) -> None:
+    # Present only once planning asked for something, so views of older histories stay as they were.
+    reasons = [*e.reasons, *[""] * len(e.missing)]
+    v["awaiting_facts"] = [{"fact": name, "why": why} for name, why in zip(e.missing, reasons, strict=False)]
+    if v["status"] in ("registered", "assigned", "contacted", "reopened", "defaulted", "negotiating"):
+        v["status"] = "awaiting_facts"
 
 
 def _plan_status(status: str, case_status: str | None = None):  # type: ignore[no-untyped-def]
@@ -265,6 +277,7 @@ _HANDLERS = {
     "NewFactsReported": _repeat,
     "CaseAssigned": _assigned,
     "ContactAttempted": _attempted,
+    "FactsRequested": _facts_requested,
     "PlanProposed": _plan,
     "PlanRevised": _plan,
     "PlanApproved": _plan_status("approved"),

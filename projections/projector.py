@@ -12,6 +12,7 @@ from kafka import TopicPartition
 
 from events.codec import DecodeError, decode
 from events.envelope import Envelope
+from events.facts import REFERENCE_KEY
 from events.topics import STEP_TOPICS
 from projections import case_state
 from projections.store import ViewStore
@@ -77,6 +78,8 @@ class Projector:
                         "skipped undecodable %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, exc.reason
                     )
                     continue
+                if envelope.case_id == REFERENCE_KEY:
+                    continue  # planning's reference data loads: no case (see `accord audit timeline`)
                 arrived.setdefault(envelope.case_id, []).append(envelope)
                 new_events.append((envelope.case_id, case_state.sort_key(envelope), record.value.decode()))
         for case_id, envelopes in arrived.items():

@@ -1,7 +1,8 @@
 """Audit: read the immutable history as an auditor would. Timelines and as-of views are
 computed from the event topics alone; `verify` checks every hash link and sequence number on
 the topics against each step's own store, and names the topic, partition, offset and case of
-anything modified, deleted, reordered or injected. Nothing here writes to an event topic."""
+anything modified, deleted, reordered, injected or produced again. Nothing here writes to an
+event topic."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import io
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from kafka import TopicPartition
 from events.codec import DecodeError, content_hash, decode
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
+from events.facts import REFERENCE_KEY
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
 from projections import case_state
@@ -130,7 +132,8 @@ def as_of(settings: Settings, moment: datetime, case_id: str | None = None) -> A
             by_case[envelope.case_id].append(envelope)
     if case_id is not None:
         return case_state.fold(case_id, by_case[case_id]) if by_case.get(case_id) else None
-    views = [case_state.fold(c, events) for c, events in by_case.items()]
+    # As the live views: planning's reference data loads are no case.
+    views = [case_state.fold(c, events) for c, events in by_case.items() if c != REFERENCE_KEY]
     return report.compute(views, ["overall", "channel", "category"])
 
 
@@ -139,14 +142,22 @@ class Finding:
     problem: str
     topic: str | None = None
     partition: int | None = None
-    offset: int | None = None
+    offset: int | None = None  # a bundle's line number when partition is None
     case_id: str | None = None
     step: str | None = None
     event_id: str | None = None
+    original: str | None = None  # where the first copy of a duplicated event sits
+
+    @property
+    def position(self) -> str:
+        if self.topic and self.partition is not None:
+            return f"{self.topic}[{self.partition}]@{self.offset}"
+        if self.topic:
+            return self.topic + (f" line {self.offset}" if self.offset is not None else "")
+        return f"store of {self.step}"
 
     def __str__(self) -> str:
-        where = f"{self.topic}[{self.partition}]@{self.offset}" if self.topic else f"store of {self.step}"
-        return f"{where} case {self.case_id or '-'}: {self.problem}"
+        return f"{self.position} case {self.case_id or '-'}: {self.problem}"
 
 
 @dataclass
@@ -162,95 +173,137 @@ class Verdict:
         return not self.findings
 
 
+# -- the checks shared by `verify` (the topics) and `verify --bundle` (a bundle offline) -----
+@dataclass(frozen=True)
+class Copy:
+    """One event as found: where (a topic position, or a bundle line), its bytes, decoded."""
+
+    where: Finding
+    value: bytes
+    envelope: Envelope
+
+
+def first_copies(copies: Iterable[Copy], found: list[Finding]) -> dict[str, Copy]:
+    """The first copy of every event, by event id, in the order given. Every further copy is a
+    finding: a step topic is written only by its relay, in transactions, so even a copy equal
+    byte for byte was put there by someone else (an old event produced again)."""
+    first: dict[str, Copy] = {}
+    for copy in copies:
+        key = str(copy.envelope.event_id)
+        original = first.get(key)
+        if original is None:
+            first[key] = copy
+            continue
+        if original.value == copy.value:
+            problem = (
+                f"a duplicate copy of the event at {original.where.position} (same event id, "
+                "same bytes): an old event was produced again onto the topic"
+            )
+        else:
+            problem = "a second, different copy of an event (modified)"
+        found.append(
+            replace(
+                copy.where,
+                problem=problem,
+                case_id=copy.envelope.case_id,
+                step=copy.envelope.step,
+                event_id=key,
+                original=original.where.position,
+            )
+        )
+    return first
+
+
+def check_chain(
+    chain: list[Copy], found: list[Finding], first_sequence: int = 1, anchor: str | None = None
+) -> None:
+    """One (step, case) hash chain, its copies sorted by sequence: sequence numbers
+    first_sequence, +1, ...; each `prev_hash` the SHA-256 of the previous event's bytes
+    (`anchor` for the first); and each after the previous one on its topic (or in the bundle)."""
+    expected_prev, previous = anchor, None
+    for expected, copy in enumerate(chain, start=first_sequence):
+        e = copy.envelope
+        located = replace(copy.where, case_id=e.case_id, step=e.step, event_id=str(e.event_id))
+        if e.sequence != expected:
+            found.append(
+                replace(
+                    located,
+                    problem=f"sequence {e.sequence} where {expected} was expected (an event is "
+                    "missing or was injected)",
+                )
+            )
+        if e.prev_hash != expected_prev:
+            found.append(
+                replace(
+                    located,
+                    problem="hash link to the step's previous event for the case is broken "
+                    "(that event was modified, deleted or this one injected)",
+                )
+            )
+        if previous is not None and _place(copy.where) < _place(previous.where):
+            found.append(replace(located, problem="out of order: it sits before the event it follows"))
+        expected_prev, previous = content_hash(copy.value), copy
+
+
+def _place(where: Finding) -> tuple[int, int]:
+    return (where.partition or 0, where.offset or 0)
+
+
 def verify(
     settings: Settings, check_stores: bool = True, progress: Callable[[int], None] | None = None
 ) -> Verdict:
     started = time.perf_counter()
     verdict = Verdict()
     found = verdict.findings
-    copies: dict[str, tuple[Record, Envelope, bytes]] = {}
-    chains: dict[tuple[str, str], list[tuple[Record, Envelope]]] = defaultdict(list)
     inputs: dict[str, str] = {}  # id of any input (event, command, submission) -> hash of its bytes
-    for record in read(
-        settings, [SUBMITTED.name, COMMANDS.name, *(t.name for t in STEP_TOPICS.values())], progress
-    ):
-        if record.topic == SUBMITTED.name:
-            with contextlib.suppress(DecodeError):  # a rejected input was never accepted
-                accepted = decode(ComplaintSubmission, record.value)
-                inputs[str(submission_id(accepted))] = content_hash(record.value)
-            continue
-        if record.topic == COMMANDS.name:
-            with contextlib.suppress(DecodeError):
-                inputs[str(decode(CommandEnvelope, record.value).command_id)] = content_hash(record.value)
-            continue
-        verdict.events += 1
-        try:
-            e = decode(Envelope, record.value)
-        except DecodeError as exc:
-            found.append(
-                Finding(f"not a valid event ({exc.reason})", record.topic, record.partition, record.offset)
-            )
-            continue
-        if STEP_TOPICS[e.step].name != record.topic:
-            found.append(
-                Finding(
-                    f"event of step {e.step} on the wrong topic",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    e.case_id,
-                )
-            )
-        key = str(e.event_id)
-        if key in copies:
-            if copies[key][2] != record.value:
+
+    def events() -> Iterator[Copy]:
+        """The step topics' events; on the way, the hashes of the submissions and commands."""
+        for record in read(
+            settings, [SUBMITTED.name, COMMANDS.name, *(t.name for t in STEP_TOPICS.values())], progress
+        ):
+            if record.topic == SUBMITTED.name:
+                with contextlib.suppress(DecodeError):  # a rejected input was never accepted
+                    accepted = decode(ComplaintSubmission, record.value)
+                    inputs[str(submission_id(accepted))] = content_hash(record.value)
+                continue
+            if record.topic == COMMANDS.name:
+                with contextlib.suppress(DecodeError):
+                    inputs[str(decode(CommandEnvelope, record.value).command_id)] = content_hash(record.value)
+                continue
+            verdict.events += 1
+            where = Finding("", record.topic, record.partition, record.offset)
+            try:
+                e = decode(Envelope, record.value)
+            except DecodeError as exc:
+                found.append(replace(where, problem=f"not a valid event ({exc.reason})"))
+                continue
+            if STEP_TOPICS[e.step].name != record.topic:
                 found.append(
-                    Finding(
-                        "a second, different copy of an event (modified)",
-                        record.topic,
-                        record.partition,
-                        record.offset,
-                        e.case_id,
-                        e.step,
-                        key,
-                    )
+                    replace(where, problem=f"event of step {e.step} on the wrong topic", case_id=e.case_id)
                 )
-            continue  # an identical republish is harmless
-        copies[key] = (record, e, record.value)
-        inputs[key] = content_hash(record.value)
-        chains[(e.step, e.case_id)].append((record, e))
+            yield Copy(where, record.value, e)
+
+    copies = first_copies(events(), found)
+    chains: dict[tuple[str, str], list[Copy]] = defaultdict(list)
+    for key, copy in copies.items():
+        inputs[key] = content_hash(copy.value)
+        chains[(copy.envelope.step, copy.envelope.case_id)].append(copy)
     verdict.chains = len(chains)
-    for (step, case_id), chain in chains.items():
-        chain.sort(key=lambda pair: pair[1].sequence)
-        previous: tuple[Record, Envelope] | None = None
-        for expected, (record, e) in enumerate(chain, start=1):
-            where = (record.topic, record.partition, record.offset, case_id, step, str(e.event_id))
-            if e.sequence != expected:
-                found.append(
-                    Finding(
-                        f"sequence {e.sequence} where {expected} was expected (an event is "
-                        "missing or was injected)",
-                        *where,
-                    )
-                )
-            want = content_hash(previous[0].value) if previous else None
-            if e.prev_hash != want:
-                found.append(
-                    Finding(
-                        "hash link to the step's previous event for the case is broken "
-                        "(that event was modified, deleted or this one injected)",
-                        *where,
-                    )
-                )
-            if previous and (record.partition, record.offset) < (previous[0].partition, previous[0].offset):
-                found.append(Finding("out of order on its topic", *where))
+    for chain in chains.values():
+        chain.sort(key=lambda copy: copy.envelope.sequence)
+        check_chain(chain, found)
+        for copy in chain:
+            e = copy.envelope
+            located = replace(copy.where, case_id=e.case_id, step=e.step, event_id=str(e.event_id))
             if e.causation_id is not None and e.cause_hash is not None:
                 cause = inputs.get(str(e.causation_id))
                 if cause is None:
-                    found.append(Finding("the input it names as its cause is on no topic", *where))
+                    found.append(replace(located, problem="the input it names as its cause is on no topic"))
                 elif cause != e.cause_hash:
-                    found.append(Finding("hash of its cause does not match (the cause was modified)", *where))
-            previous = (record, e)
+                    found.append(
+                        replace(located, problem="hash of its cause does not match (the cause was modified)")
+                    )
     if check_stores:
         for step in NAMES:
             try:
@@ -272,8 +325,7 @@ def verify(
                 after = batch[-1].id
             verdict.stored += len(recorded)
             for event_id, data in recorded.items():
-                copy = copies.get(event_id)
-                if copy is None:
+                if event_id not in copies:
                     e = decode(Envelope, data)
                     found.append(
                         Finding(
@@ -283,31 +335,28 @@ def verify(
                             event_id=event_id,
                         )
                     )
-            for event_id, (record, e, value) in copies.items():
+            for event_id, copy in copies.items():
+                e, value = copy.envelope, copy.value
                 if e.step != step:
                     continue
                 if event_id not in recorded:
                     found.append(
-                        Finding(
-                            "on the topic but never recorded by its step (forged or injected)",
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            e.case_id,
-                            step,
-                            event_id,
+                        replace(
+                            copy.where,
+                            problem="on the topic but never recorded by its step (forged or injected)",
+                            case_id=e.case_id,
+                            step=step,
+                            event_id=event_id,
                         )
                     )
                 elif recorded[event_id] != value:
                     found.append(
-                        Finding(
-                            "differs from what its step recorded (modified)",
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            e.case_id,
-                            step,
-                            event_id,
+                        replace(
+                            copy.where,
+                            problem="differs from what its step recorded (modified)",
+                            case_id=e.case_id,
+                            step=step,
+                            event_id=event_id,
                         )
                     )
     verdict.seconds = round(time.perf_counter() - started, 2)
@@ -403,17 +452,22 @@ def verify_bundle(path: str) -> Verdict:
         if content_hash(data) != manifest["sha256"].get(name):
             found.append(Finding(f"{name} does not match its SHA-256 in the manifest", topic=name))
     chains_meta = json.loads(files["chains.json"])
-    chains: dict[str, list[tuple[bytes, Envelope]]] = defaultdict(list)
-    envelopes = []
-    for line_no, raw in enumerate(files["events.jsonl"].splitlines(), start=1):
-        try:
-            e = decode(Envelope, raw)
-        except DecodeError as exc:
-            found.append(Finding(f"line {line_no} is not a valid event ({exc.reason})", topic="events.jsonl"))
-            continue
-        verdict.events += 1
-        envelopes.append(e)
-        chains[f"{e.step}|{e.case_id}"].append((raw, e))
+
+    def events() -> Iterator[Copy]:
+        for line_no, raw in enumerate(files["events.jsonl"].splitlines(), start=1):
+            where = Finding("", "events.jsonl", offset=line_no)
+            try:
+                e = decode(Envelope, raw)
+            except DecodeError as exc:
+                found.append(replace(where, problem=f"not a valid event ({exc.reason})"))
+                continue
+            verdict.events += 1
+            yield Copy(where, raw, e)
+
+    copies = first_copies(events(), found)
+    chains: dict[str, list[Copy]] = defaultdict(list)
+    for copy in copies.values():
+        chains[f"{copy.envelope.step}|{copy.envelope.case_id}"].append(copy)
     verdict.chains = len(chains)
     for key, chain in chains.items():
         step, case_id = key.split("|", 1)
@@ -421,30 +475,12 @@ def verify_bundle(path: str) -> Verdict:
         if meta is None:
             found.append(Finding("chain missing from chains.json", case_id=case_id, step=step))
             continue
-        chain.sort(key=lambda pair: pair[1].sequence)
-        expected_prev = meta["anchor_prev_hash"]
-        for offset, (raw, e) in enumerate(chain):
-            if e.sequence != meta["first_sequence"] + offset:
-                found.append(
-                    Finding(
-                        f"sequence {e.sequence} breaks the chain",
-                        case_id=case_id,
-                        step=step,
-                        event_id=str(e.event_id),
-                    )
-                )
-            if e.prev_hash != expected_prev:
-                found.append(
-                    Finding(
-                        "hash link broken (an event was modified, removed or added)",
-                        case_id=case_id,
-                        step=step,
-                        event_id=str(e.event_id),
-                    )
-                )
-            expected_prev = content_hash(raw)
-        if (chain[-1][1].sequence, content_hash(chain[-1][0])) != (meta["head_sequence"], meta["head_hash"]):
+        chain.sort(key=lambda copy: copy.envelope.sequence)
+        check_chain(chain, found, meta["first_sequence"], meta["anchor_prev_hash"])
+        head = chain[-1]
+        if (head.envelope.sequence, content_hash(head.value)) != (meta["head_sequence"], meta["head_hash"]):
             found.append(Finding("chain head differs from chains.json", case_id=case_id, step=step))
+    envelopes = [copy.envelope for copy in copies.values()]
     if _views_checksum(envelopes) != json.loads(files["projections.json"]):
         found.append(
             Finding(

@@ -241,6 +241,32 @@ def cmd_act(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
+    from events.base import Actor
+    from events.codec import DecodeError
+    from events.facts import REFERENCE_KEY
+    from services import clients, publish
+
+    kind, _, actor_id = args.actor.partition(":")
+    try:
+        command = publish.reference(Path(args.file), Actor(kind=kind, id=actor_id))  # type: ignore[arg-type]
+    except (OSError, ValueError, DecodeError) as exc:
+        say(f"not loaded: {getattr(exc, 'reason', exc)}")
+        return 2
+    producer = clients.producer(settings)
+    try:
+        publish.send(producer, command).get(timeout=30)
+    finally:
+        producer.close()
+    data = command.command
+    say(
+        f"sent reference data {data.dataset_id} version {data.version} ({data.source}, as of "  # type: ignore[union-attr]
+        f"{data.as_of}): {len(data.market)} market points, {len(data.products)} products"  # type: ignore[union-attr]
+    )
+    say(f"planning answers (ReferenceDataLoaded or CommandRejected): accord audit timeline {REFERENCE_KEY}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from services import demo
 
@@ -272,6 +298,10 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
         f"  decision due {d['due_at']} [{d['policy']}]: {d['status']}"
         + (f", extended ({d['extended']})" if d["extended"] else "")
     )
+    if view.get("awaiting_facts"):
+        say("  planning is waiting for:")
+        for item in view["awaiting_facts"]:
+            say(f"    {item['fact']}: {item['why']}")
     if view["plan"]:
         plan = view["plan"]
         say(f"  plan {plan['plan_id']}: {plan['kind']}, round {plan['round']}, {plan['status']}")
@@ -544,6 +574,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="erasure request", help="forget: why (kept in the erasure register)")
     p.add_argument("--json", action="store_true", help="show: as JSON")
     p.set_defaults(run=cmd_privacy)
+    p = sub.add_parser("reference", help="load a reference data set (market and product data) for planning")
+    p.add_argument("action", choices=["load"])
+    p.add_argument("file", help="JSON: dataset_id, version, source, as_of, market, products")
+    p.add_argument(
+        "--actor", default="staff:operator", help="kind:id of the operator (default: staff:operator)"
+    )
+    p.set_defaults(run=cmd_reference)
     p = sub.add_parser("demo", help="drive complaints from all three channels to closed cases")
     p.set_defaults(run=cmd_demo)
     return top

@@ -1,6 +1,8 @@
 """`make demo`: three complaints, one per channel, driven through every step to a closed case
 by the real services on the real broker, narrating what each step decides. The two worked
-cases of the source document are the first two."""
+cases of the source document are the first two. The figures the offers state come from the
+ledger readings the demo's handlers record (DEMO_LEDGER, this demo's own data) and from the
+sample reference data set `deploy/reference/sample.json`, which is labelled as a sample."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from events.base import Actor, Money
 from events.codec import decode
@@ -22,6 +25,7 @@ from events.commands import (
     RecordPayment,
     RecordSatisfaction,
 )
+from events.facts import REFERENCE_KEY, LedgerReading, mask_account
 from events.plans import CounterOffer
 from events.submission import ComplaintSubmission
 from events.topics import REJECTED, SUBMITTED
@@ -31,6 +35,34 @@ from services.steps.intake import case_id_for
 from services.watch import Watcher
 
 RUN = uuid.uuid4().hex[:6]
+SAMPLE_REFERENCE = Path(__file__).resolve().parent.parent / "deploy" / "reference" / "sample.json"
+
+
+def _cny(amount: str) -> Money:
+    return Money(amount=Decimal(amount))
+
+
+# What the demo's handlers read from the (demo) ledger; a real handler reads the bank's own.
+DEMO_LEDGER = {
+    "loan": LedgerReading(
+        as_of=date.today(),
+        product="LOAN-BUSINESS",
+        account=mask_account("6222 0210 0000 0101"),
+        balance=_cny("240000.00"),
+        principal=_cny("228000.00"),
+        interest=_cny("9600.00"),
+        fees=_cny("2400.00"),
+        overdue=_cny("36000.00"),
+        annual_rate=Decimal("0.0435"),
+    ),
+    "wealth": LedgerReading(as_of=date.today(), product="WM-SAMPLE-BAL"),
+    "fee": LedgerReading(
+        as_of=date.today(),
+        product="DEBIT-CARD",
+        account=mask_account("6222 0210 0000 0303"),
+        disputed=_cny("200.00"),
+    ),
+}
 COMPLAINTS = [
     {
         "submission_id": f"HL-{RUN}-1",
@@ -92,6 +124,9 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         def act(case: str, body: object, actor: Actor) -> None:
             publish.send(producer, publish.command(case, body, actor)).get(timeout=30)  # type: ignore[arg-type]
 
+        operator = Actor(kind="staff", id="OPS-01")
+        publish.send(producer, publish.reference(SAMPLE_REFERENCE, operator)).get(timeout=30)
+
         def show(case: str, *types: str) -> object:
             event = watcher.wait(case, *types, timeout_s=60).event
             fields = {
@@ -106,11 +141,15 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
                     "reasons",
                     "description",
                     "instalments",
+                    "market",
+                    "products",
                 )
             }
             say(f"   {event.type:22} {json.dumps(fields, ensure_ascii=False)[:150]}")
             return event
 
+        say(f"\n-- reference data: {SAMPLE_REFERENCE.name} (a labelled SAMPLE, not market data)")
+        show(REFERENCE_KEY, "ReferenceDataLoaded", "CommandRejected")  # rejected: loaded by an earlier run
         cases = [case_id_for(s) for s in submitted]
         for case, submission in zip(cases, submitted, strict=True):
             say(f"\n-- case {case} ({submission.channel}: {submission.subject})")
@@ -124,6 +163,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
             show(case, "DeadlineMet")
         # 1. The credit dispute: hardship learned, restructured repayment, a counter, agreement.
         credit, wealth, fee = cases
+        credit_handler = Actor(kind="staff", id=watcher.latest(credit, "CaseAssigned").event.handler_id)  # type: ignore[union-attr]
         act(
             credit,
             RecordFacts(
@@ -132,14 +172,21 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
                 monthly_capacity=Money(amount=Decimal("12000")),
                 willing_to_repay=True,
             ),
-            Actor(kind="staff", id=watcher.latest(credit, "CaseAssigned").event.handler_id),
-        )  # type: ignore[union-attr]
+            credit_handler,
+        )
         say(f"\n-- {credit}: the credit dispute (worked case 1)")
+        asked = show(credit, "FactsRequested")
+        say(f"   planning proposes nothing yet: it waits for {', '.join(asked.missing)}")  # type: ignore[attr-defined]
+        act(credit, RecordFacts(summary="Loan ledger read", ledger=DEMO_LEDGER["loan"]), credit_handler)
         plan = show(credit, "PlanProposed")
         terms = plan.terms  # type: ignore[attr-defined]
         say(
             f"   offer: {terms.term_months} monthly instalments of {terms.instalments[0].amount.amount} "
             f"{terms.balance.currency}, fees/interest {terms.fees_and_interest}"
+        )
+        say(
+            f"   balance {terms.balance.amount} as the ledger showed it on {terms.balance_as_of}: principal "
+            f"{terms.principal.amount}, interest {terms.interest.amount}, fees {terms.fees.amount}"
         )
         show(credit, "PlanOffered")
         customer = Actor(kind="customer", id=submitted[0].customer_id)
@@ -174,10 +221,15 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         say(f"\n-- {wealth}: the wealth-management dispute (worked case 2)")
         act(
             wealth,
-            RecordFacts(summary="Customer expected a fixed return"),
+            RecordFacts(summary="Customer expected a fixed return", ledger=DEMO_LEDGER["wealth"]),
             Actor(kind="staff", id=watcher.latest(wealth, "CaseAssigned").event.handler_id),
         )  # type: ignore[union-attr]
         explained = show(wealth, "PlanProposed")
+        risk = explained.terms  # type: ignore[attr-defined]
+        say(
+            f"   {risk.product_name}: {risk.risk_rating}, {len(risk.market_data)} market figures, from "
+            f"{risk.reference.dataset_id} version {risk.reference.version} as of {risk.reference.as_of}"
+        )
         act(
             wealth, AcceptPlan(plan_id=explained.plan_id), Actor(kind="customer", id=submitted[1].customer_id)
         )  # type: ignore[attr-defined]
@@ -187,7 +239,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         say(f"\n-- {fee}: the fee charged twice")
         act(
             fee,
-            RecordFacts(summary="Duplicate annual fee confirmed in the ledger"),
+            RecordFacts(summary="Duplicate annual fee confirmed in the ledger", ledger=DEMO_LEDGER["fee"]),
             Actor(kind="staff", id="H-002"),
         )
         refund = show(fee, "PlanProposed")

@@ -1,19 +1,22 @@
 """How a channel or a person puts something on Kafka: a complaint onto `complaints.submitted`
 keyed by its submission id, personal data sealed; a command onto `negotiation.commands` keyed
-by its case id; always with the codec's bytes and headers. The CLI, the demo, the simulation
-and the benches use it."""
+by its case id (a reference data set: by `reference-data`); always with the codec's bytes and
+headers. The CLI, the demo, the simulation and the benches use it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
 
 from events.base import Actor, Message
-from events.codec import encode, headers_for
+from events.codec import decode, encode, headers_for
 from events.commands import CommandEnvelope
+from events.facts import REFERENCE_KEY
 from events.personal import PersonalData, has_personal
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS, SUBMITTED
@@ -30,6 +33,19 @@ def command(
         actor=actor,
         command=body,  # type: ignore[arg-type]
     )
+
+
+def reference(path: Path, actor: Actor, at: datetime | None = None) -> CommandEnvelope:
+    """A reference data file (the fields of `LoadReferenceData`, as JSON) as the command that
+    loads it; raises DecodeError naming what is wrong."""
+    body = {
+        "command_id": str(uuid.uuid4()),
+        "case_id": REFERENCE_KEY,
+        "issued_at": (at or datetime.now(UTC)).isoformat(),
+        "actor": actor.model_dump(mode="json"),
+        "command": {"type": "LoadReferenceData", **json.loads(path.read_text(encoding="utf-8"))},
+    }
+    return decode(CommandEnvelope, json.dumps(body).encode())
 
 
 def send(

@@ -2,12 +2,15 @@
 checks the reporting against the CSV. Each row becomes a submission on the channel its
 "Submitted via" maps to, dated when it was received; a scripted handler and customer then
 play the row's recorded outcome (see docs/cfpb.md). Run the services with ACCORD_CLOCK=message
-so every decision is dated in the row's own history."""
+so every decision is dated in the row's own history. CFPB rows carry no balances or amounts:
+when planning asks for a ledger reading (FactsRequested), the scripted handler records
+SIMULATED_LEDGER, and the run says so."""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 import time
 import uuid
@@ -15,12 +18,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from kafka import TopicPartition
 
-from events.base import Actor
+from events.base import Actor, Money
 from events.codec import DecodeError, decode
 from events.commands import (
     AcceptPlan,
@@ -33,6 +37,7 @@ from events.commands import (
     RecordSatisfaction,
 )
 from events.envelope import Envelope
+from events.facts import LedgerReading
 from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS
 from projections import report
@@ -50,6 +55,18 @@ CHANNELS = {
     "Fax": "branch",
 }
 STAFF, SUPERVISOR, FINANCE = (Actor(kind="staff", id=i) for i in ("CFPB-H1", "CFPB-SUP", "CFPB-FIN"))
+# The CFPB data has no balances, rates or amounts. The simulation's stand-in ledger reading,
+# recorded only where the plan policy asks for one and announced when a run starts: the
+# simulation's own figures, in US dollars, never a bank's.
+SIMULATED_LEDGER = {
+    "balance": "5000.00",
+    "principal": "4500.00",
+    "interest": "400.00",
+    "fees": "100.00",
+    "annual_rate": "0.05",
+    "disputed": "35.00",
+    "currency": "USD",
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,17 @@ class Row:
     @property
     def case_id(self) -> str:
         return case_id_for(self.submission())
+
+    def ledger(self, at: datetime) -> LedgerReading:
+        """SIMULATED_LEDGER, for this row's product, as read at `at`."""
+        figures = {k: v for k, v in SIMULATED_LEDGER.items() if k not in ("currency", "annual_rate")}
+        money = {
+            k: Money(amount=Decimal(v), currency=SIMULATED_LEDGER["currency"]) for k, v in figures.items()
+        }
+        product = re.sub(r"[^A-Za-z0-9]+", "-", self.product).strip("-")[:60] or "unknown"
+        return LedgerReading(
+            as_of=at.date(), product=product, annual_rate=Decimal(SIMULATED_LEDGER["annual_rate"]), **money
+        )
 
     def submission(self) -> ComplaintSubmission:
         body = {
@@ -174,6 +202,15 @@ class Driver:
             self.act(
                 case, RecordFacts(summary=f"CFPB company response: {row.response}"), STAFF, decided, "facts"
             )
+        elif kind == "FactsRequested":
+            # The row has no figures: answer with the simulation's stated stand-in reading.
+            self.act(
+                case,
+                RecordFacts(summary="simulated ledger reading", ledger=row.ledger(at)),
+                STAFF,
+                at,
+                "ledger",
+            )
         elif kind == "PlanProposed":
             if event.terms.kind == "repayment_restructuring":  # type: ignore[union-attr]
                 self.balances[case] = event.terms.balance  # type: ignore[union-attr]
@@ -257,6 +294,10 @@ def simulate(
 ) -> bool:
     data = rows(path, limit)
     log(f"replaying {len(data)} CFPB complaints from {path}")
+    log(
+        "the CSV has no balances or amounts: where planning asks for a ledger reading the scripted "
+        f"handler records the simulation's stand-in {SIMULATED_LEDGER} (see docs/cfpb.md)"
+    )
     started = time.monotonic()
     driver = Driver(settings, data)
     try:

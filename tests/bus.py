@@ -4,9 +4,12 @@ stores, with Kafka replaced by lists. Each recorded item goes where the relay wo
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import random
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from events.base import Actor
@@ -27,6 +30,8 @@ class Bus:
         data_dir,
         settings: Settings | None = None,
         start: datetime = datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        interleave: random.Random | None = None,
+        tick_chance: float = 0.0,
     ) -> None:
         base = settings or Settings.from_env({})
         self.settings = base.model_copy(update={"data_dir": data_dir})
@@ -36,11 +41,30 @@ class Bus:
         self.relayed = {name: 0 for name in NAMES}
         self.queue: deque[tuple[str, int]] = deque()
         self.log: list[Envelope] = []  # every event in the order the relays published it
+        # With `interleave`, the next record is taken from a randomly chosen topic (each topic
+        # stays in order, as a Kafka partition does) and timers tick at random moments: the
+        # read orders a real consumer of several topics may see.
+        self.interleave = interleave
+        self.tick_chance = tick_chance
+        self.holding = False
+        self.pending: list[tuple[str, str, int]] = []  # (step, topic, offset) not read yet
+        self.speeds: dict[tuple[str, str], float] = {}
 
     def publish(self, topic: str, key: bytes | None, value: bytes | None, headers=None) -> None:
         self.topics.setdefault(topic, []).append((key, value, headers or []))
         self.queue.append((topic, len(self.topics[topic]) - 1))
-        self._pump()
+        if not self.holding:
+            self._pump()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Publish several records before any is delivered."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+            self._pump()
 
     def submit(self, submission: dict) -> None:
         self.publish(SUBMITTED.name, submission["submission_id"].encode(), json.dumps(submission).encode())
@@ -61,6 +85,8 @@ class Bus:
         self._pump()
 
     def _pump(self) -> None:
+        if self.interleave is not None:
+            return self._pump_interleaved(self.interleave)
         while self.queue:
             topic, offset = self.queue.popleft()
             key, value, _ = self.topics[topic][offset]
@@ -68,6 +94,34 @@ class Bus:
                 if topic in runner.step.INPUTS:
                     runner.handle(topic, 0, offset, key, value)
             self._relay()
+
+    def _pump_interleaved(self, rng: random.Random) -> None:
+        """Each step reads at its own pace, as its own consumer group does: the next record
+        goes to a random step, from a random one of its topics (each topic in order)."""
+        while self.queue or self.pending:
+            self.pending.extend(
+                (name, topic, offset)
+                for topic, offset in self.queue
+                for name, runner in self.runners.items()
+                if topic in runner.step.INPUTS
+            )
+            self.queue.clear()
+            if not self.pending:
+                return
+            # Each (step, topic) reads at a speed of its own: some fall far behind others.
+            lanes = sorted({(n, t) for n, t, _ in self.pending})
+            for lane in lanes:
+                self.speeds.setdefault(lane, rng.choice([0.02, 0.2, 1.0, 5.0]))
+            name, topic = rng.choices(lanes, weights=[self.speeds[lane] for lane in lanes])[0]
+            index = next(i for i, (n, t, _) in enumerate(self.pending) if n == name and t == topic)
+            _, _, offset = self.pending.pop(index)
+            key, value, _ = self.topics[topic][offset]
+            self.runners[name].handle(topic, 0, offset, key, value)
+            self._relay()
+            if rng.random() < self.tick_chance:
+                for runner in self.runners.values():
+                    runner.tick()
+                self._relay()
 
     def _relay(self) -> None:
         for name, runner in self.runners.items():

@@ -9,15 +9,17 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
+import traceback
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import PersistenceError, Tracking
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
@@ -35,7 +37,8 @@ from services.runtime.clock import SystemClock
 from services.runtime.health import Liveness
 from services.runtime.relay import Relay, rejection
 from services.runtime.step import Input, Tick
-from services.runtime.store import EMIT, REJECT, SEEN, Conflict, Item, StepStore
+from services.runtime.store import EMIT, META, REJECT, SEEN, Conflict, Item, StepStore
+from services.runtime.watermark import Watermark
 from services.settings import Settings
 
 log = logging.getLogger("accord.loop")
@@ -47,8 +50,67 @@ MODELS: dict[str, type[Message]] = {
 }
 
 
+# Failures of the machinery around a step (its database, the broker, the disk) end the loop
+# so that the process exits and is restarted; the input is then read again. Any other
+# exception while one input is decoded, routed, folded or decided is that input's problem
+# (or a bug in the step): the input is rejected with the reason and the stream goes on.
+INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+    PersistenceError,
+    sqlite3.Error,
+    OSError,
+    KafkaError,
+    MemoryError,
+)
+try:
+    import psycopg
+
+    INFRASTRUCTURE += (psycopg.Error,)
+except ImportError:  # pragma: no cover - PostgreSQL support is an optional extra
+    pass
+
+
+class StepError(Exception):
+    """A step's code failed on one input: the reason names where, never the input's values."""
+
+    def __init__(self, step: str, phase: str, exc: BaseException) -> None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = next(
+            (f"{_module_path(f.filename)}:{f.name}" for f in reversed(frames) if _ours(f.filename)),
+            "?",
+        )
+        self.reason = f"step error: {step} failed to {phase} this input ({type(exc).__name__} in {where})"
+        super().__init__(self.reason)
+
+
+def _ours(filename: str) -> bool:
+    return any(f"{os.sep}{package}{os.sep}" in filename for package in ("services", "events", "projections"))
+
+
+def _module_path(filename: str) -> str:
+    for package in ("services", "events", "projections"):
+        marker = f"{os.sep}{package}{os.sep}"
+        if marker in filename:
+            return package + "/" + filename.rsplit(marker, 1)[1]
+    return os.path.basename(filename)
+
+
 def submission_id(submission: ComplaintSubmission) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"submission|{submission.channel}|{submission.submission_id}")
+
+
+def _claim_key(identity: str) -> str:
+    """The store stream that holds the content hash of a submission id's first body."""
+    return f"meta|claim|{identity}"
+
+
+class Origin(NamedTuple):
+    """Where a Kafka record came from, and its bytes as they arrived."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 @dataclass
@@ -57,9 +119,18 @@ class Stream:
 
     core: Any
     version: int = 0
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, str | None] = field(default_factory=dict)  # input id -> hash of its content
     chains: dict[str, tuple[int, str]] = field(default_factory=dict)  # case -> (seq, hash)
     last_time: datetime | None = None  # the latest time any of its inputs carried
+
+
+def content_of(message: Input) -> str | None:
+    """What a redelivery must repeat exactly: the canonical content of a submission or a
+    command (the same id with other content is a conflict). Events are told apart by id
+    alone: a rebuilt store republishes an event under its id with a new `occurred_at`."""
+    if isinstance(message, ComplaintSubmission | CommandEnvelope):
+        return content_hash(encode(message))
+    return None
 
 
 def input_identity(message: Input, raw: bytes) -> tuple[str, uuid.UUID, str | None]:
@@ -102,6 +173,7 @@ class Runner:
         # recorded input, before the relay has published it. Never set in production.
         self.kill_after = int(os.environ.get("ACCORD_FAULT_KILL_AFTER_RECORDS", "0") or 0)
         self.recorded = 0
+        self.watermark = Watermark(settings.clock)
 
     # -- state -------------------------------------------------------------------------------
     def load(self, key: str) -> Stream:
@@ -125,7 +197,7 @@ class Runner:
             if at is not None and (stream.last_time is None or at > stream.last_time):
                 stream.last_time = at
             if item.kind == SEEN:
-                stream.seen.add(input_identity(message, item.data)[0])
+                stream.seen[input_identity(message, item.data)[0]] = content_of(message)
             elif item.kind == EMIT:
                 assert isinstance(message, Envelope)
                 stream.chains[message.case_id] = (message.sequence, content_hash(item.data))
@@ -133,29 +205,83 @@ class Runner:
 
     # -- one input ---------------------------------------------------------------------------
     def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> str:
-        """Process one Kafka record; returns what happened (for tests and logs)."""
-        source = f"{topic}:{partition}"
-        position = Tracking(source, offset)
+        """Process one Kafka record; returns what happened (for tests and logs). No input,
+        whatever its bytes or values, raises: it is rejected with the reason instead. Only a
+        failure of the store, the key store or the broker propagates (the process then exits
+        and reads the input again after its restart)."""
+        position = Tracking(f"{topic}:{partition}", offset)
         metrics.CONSUMED.labels(self.name, topic).inc()
+        stream_key: str | None = None
+        phase = "decode"
         try:
-            message = _decode_input(topic, value)
+            message = _decode_input(topic, value, self.clock.now())
+            self.watermark.saw(f"{topic}:{partition}", _time_of(message))
+            phase = "route"
+            if not self.step.interested(message):
+                return "skipped"
+            stream_key = self.step.route(message)
+            if stream_key is None:
+                return "skipped"
+            phase = "fold the history of"
+            started = time.perf_counter()
+            stream = self.load(stream_key)
+            phase = "decide on"
+            origin = Origin(topic, partition, offset, key, value)
+            outcome = self._accept(stream_key, stream, message, origin, position)
+            metrics.LATENCY.labels(self.name).observe(time.perf_counter() - started)
+            return outcome
         except DecodeError as exc:
-            return self._reject(topic, partition, offset, key, value, exc, position)
-        if not self.step.interested(message):
-            return "skipped"
-        stream_key = self.step.route(message)
-        if stream_key is None:
-            return "skipped"
-        started = time.perf_counter()
-        stream = self.load(stream_key)
-        identity, correlation, cause_hash = input_identity(message, value or b"")
+            if phase == "decode":  # the input's own bytes; later, a stored record: a step error
+                return self._reject(topic, partition, offset, key, value, exc.reason, exc.field, position)
+            return self._step_error(stream_key, phase, exc, topic, partition, offset, key, value, position)
+        except INFRASTRUCTURE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one input must never stop the step
+            return self._step_error(stream_key, phase, exc, topic, partition, offset, key, value, position)
+
+    def _step_error(
+        self,
+        stream_key: str | None,
+        phase: str,
+        exc: Exception,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        position: Tracking,
+    ) -> str:
+        if stream_key is not None:
+            self.cache.pop(stream_key, None)  # its cached state may be half-updated
+        error = StepError(self.name, phase, exc)
+        metrics.STEP_ERRORS.labels(self.name, topic).inc()
+        log.error("%s: %s at %s[%d]@%d", self.name, error.reason, topic, partition, offset)
+        return self._reject(topic, partition, offset, key, value, error.reason, None, position, "step-error")
+
+    def _accept(
+        self, stream_key: str, stream: Stream, message: Input, origin: Origin, position: Tracking
+    ) -> str:
+        topic, raw = origin.topic, origin.value or b""
+        identity, correlation, cause_hash = input_identity(message, raw)
+        message, kept = self._sealed(message, raw)
+        content = content_of(message)
+        claims: list[tuple[str, Item]] = []
+        if isinstance(message, ComplaintSubmission):
+            # A submission id is unique per channel across every customer, so its first body is
+            # claimed in a stream of its own: the customer streams cannot see each other.
+            claimed = self.store.stream(_claim_key(identity))
+            if claimed:
+                first = claimed[0][1].data.decode()
+                return self._duplicate(position) if first == content else self._conflict(origin, position)
+            claims.append(
+                (_claim_key(identity), Item(META, topic, "SubmissionClaimed", 1, "", str(content).encode()))
+            )
         if identity in stream.seen:
-            metrics.DUPLICATES.labels(self.name).inc()
-            self._advance(position)
-            return "duplicate"
-        message, kept = self._sealed(message, value or b"")
+            if content is not None and stream.seen[identity] not in (None, content):
+                return self._conflict(origin, position)
+            return self._duplicate(position)
         seen = Item(SEEN, topic, _type_of(message), 1, "", kept)
-        outcome = self._decide_and_record(
+        return self._decide_and_record(
             stream_key,
             stream,
             message,
@@ -164,9 +290,19 @@ class Runner:
             correlation=correlation,
             causation=_causation(message),
             cause_hash=cause_hash,
+            claims=claims,
         )
-        metrics.LATENCY.labels(self.name).observe(time.perf_counter() - started)
-        return outcome
+
+    def _duplicate(self, position: Tracking) -> str:
+        metrics.DUPLICATES.labels(self.name).inc()
+        self._advance(position)
+        return "duplicate"
+
+    def _conflict(self, origin: Origin, position: Tracking) -> str:
+        kind = "submission" if origin.topic == SUBMITTED.name else "command"
+        field = "submission_id" if kind == "submission" else "command_id"
+        reason = f"conflict: this {field} was already used for a different {kind}; the first one stands"
+        return self._reject(*origin, reason, field, position, "conflict")
 
     @property
     def keys(self) -> KeyStore:
@@ -209,18 +345,25 @@ class Runner:
         return _time_of(message) or self.clock.now()
 
     def tick(self, now: datetime | None = None) -> int:
-        """Let every stream whose timer is due decide what the passing of time means. With
-        ACCORD_CLOCK=message each stream's time is the latest time its own inputs carried, so
-        a replay of history fires a case's timers only when that case's own history passes them."""
+        """Let every stream whose timer is due decide what the passing of time means. Without
+        an explicit `now`, time is the watermark of the inputs (services/runtime/watermark.py):
+        a timer never fires while an input that was on a topic before it fell due is unread.
+        With ACCORD_CLOCK=message a stream's time is also capped by the latest time its own
+        inputs carried, so a replay fires a case's timers only when its own history passes them."""
         per_stream = now is None and self.settings.clock == "message"
-        now = now or self.clock.now()
+        if now is None:
+            mark = self.watermark.value(self.clock.now(), self._caught_up)
+            if mark is None:
+                return 0
+            now = mark
         fired = 0
         for key, at in list(self.timers.items()):
             stream_now = now
             if per_stream:
-                stream_now = self.load(key).last_time  # type: ignore[assignment]
-                if stream_now is None:
+                last = self.load(key).last_time
+                if last is None:
                     continue
+                stream_now = min(now, last)
             if at > stream_now:
                 continue
             stream = self.load(key)
@@ -241,9 +384,13 @@ class Runner:
         causation: uuid.UUID | None = None,
         cause_hash: str | None = None,
         now: datetime | None = None,
+        claims: list[tuple[str, Item]] | None = None,
     ) -> str:
         now = now or self._now(message)
         core = self.step.evolve(stream.core, message) if seen is not None else stream.core
+        shared = getattr(self.step, "SHARED", None)
+        if shared is not None and key != shared:
+            core = self.step.with_shared(core, self.load(shared).core)  # e.g. planning's reference data
         emits = self.step.decide(core, message, now, self.settings)
         items: list[Item] = [seen] if seen is not None else []
         chains = dict(stream.chains)
@@ -288,7 +435,7 @@ class Runner:
         if not items:
             return "no-op"
         try:
-            self.store.record(key, stream.version, items, position)
+            self.store.record(key, stream.version, items, position, claims or ())
         except Conflict:
             # Recorded before (a redelivery at the same offset) or written by another
             # instance: forget the cached state and let the next read reload it.
@@ -332,25 +479,24 @@ class Runner:
         offset: int,
         key: bytes | None,
         value: bytes | None,
-        exc: DecodeError,
+        reason: str,
+        field: str | None,
         position: Tracking,
+        kind: str = "bad-input",
     ) -> str:
+        """Record the input as rejected (original bytes and the reason) for the relay to put on
+        `complaints.rejected` or `accord.deadletter`, and move on past it."""
         target = REJECTED if topic == SUBMITTED.name else DEADLETTER
-        item = Item(
-            REJECT,
-            target.name,
-            "Rejected",
-            1,
-            "",
-            rejection(value, key, exc.reason, exc.field, topic, partition, offset),
-        )
+        data = rejection(value, key, reason, field, topic, partition, offset, kind)
+        item = Item(REJECT, target.name, "Rejected", 1, "", data)
         try:
             self.store.record(f"rejected|{topic}|{partition}|{offset}", 0, [item], position)
         except Conflict:
             return "duplicate"
         self._count_recorded()
-        metrics.REJECTED.labels(self.name, topic).inc()
-        log.warning("%s rejected %s[%d]@%d: %s", self.name, topic, partition, offset, exc.reason)
+        if kind != "step-error":
+            metrics.REJECTED.labels(self.name, topic).inc()
+        log.warning("%s rejected %s[%d]@%d (%s): %s", self.name, topic, partition, offset, kind, reason)
         return "rejected"
 
     # -- the loop ----------------------------------------------------------------------------
@@ -400,12 +546,24 @@ class Runner:
         # partitions between instances, each with its own store.
         partitions = self._partitions()
         self.consumer.assign(partitions)
+        read_before = []
         for tp in partitions:
             recorded = self.store.position(f"{tp.topic}:{tp.partition}")
             if recorded is None:
                 self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, recorded + 1)
+                read_before.append(f"{tp.topic}:{tp.partition}")
+        self.watermark.assign([f"{tp.topic}:{tp.partition}" for tp in partitions], read_before)
+
+    def _caught_up(self, partition: str) -> bool:
+        """Whether this input partition has been read to its end, as of the last fetch."""
+        if self.consumer is None:
+            return True  # driven by hand (tests): every input was handed over already
+        topic, number = partition.rsplit(":", 1)
+        tp = TopicPartition(topic, int(number))
+        end = self.consumer.highwater(tp)
+        return end is not None and self.consumer.position(tp) >= end
 
     def _partitions(self, timeout_s: float = 60.0) -> list[TopicPartition]:
         deadline = time.monotonic() + timeout_s
@@ -491,9 +649,12 @@ class Runner:
             self.relay = None
 
 
-def _decode_input(topic: str, data: bytes | None) -> Input:
-    """The submission, command or event a record of this topic carries (DecodeError if not)."""
-    return cast(Input, decode(MODELS[by_name(topic).carries], data))
+def _decode_input(topic: str, data: bytes | None, received_at: datetime | None = None) -> Input:
+    """The submission, command or event a record of this topic carries (DecodeError if not).
+    A new submission or command (`received_at` given) must carry plausible dates on that clock;
+    events are the steps' own records and stored inputs were checked when they arrived."""
+    kind = by_name(topic).carries
+    return cast(Input, decode(MODELS[kind], data, received_at=received_at if kind != "event" else None))
 
 
 def _type_of(message: Message) -> str:

@@ -23,7 +23,14 @@ DUPLICATES = Counter("accord_duplicates_ignored_total", "Redelivered inputs that
 COMMANDS_REFUSED = Counter(
     "accord_commands_rejected_total", "Commands that did not fit the case", ["step", "command"]
 )
-ERRORS = Counter("accord_errors_total", "Unexpected errors while processing", ["step"])
+ERRORS = Counter(
+    "accord_errors_total", "Failures of the store or the broker that ended a step's loop", ["step"]
+)
+STEP_ERRORS = Counter(
+    "accord_step_errors_total",
+    "Inputs a step's own code failed on (a bug, not bad input): rejected with the reason",
+    ["step", "topic"],
+)
 LATENCY = Histogram(
     "accord_processing_seconds",
     "Time to decide and record one input",

@@ -33,8 +33,10 @@ def rejection(
     source: str,
     partition: int,
     offset: int,
+    kind: str = "bad-input",
 ) -> bytes:
-    """The stored form of a rejected input: the original bytes, untouched, and the reason."""
+    """The stored form of a rejected input: the original bytes, untouched, and the reason.
+    `kind` is bad-input, conflict (an id reused with other content) or step-error (a bug)."""
     return json.dumps(
         {
             "key": base64.b64encode(key).decode() if key is not None else None,
@@ -42,6 +44,7 @@ def rejection(
             "headers": [
                 ["error", reason],
                 ["error-field", field or ""],
+                ["error-kind", kind],
                 ["source-topic", source],
                 ["source-partition", str(partition)],
                 ["source-offset", str(offset)],

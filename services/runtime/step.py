@@ -1,5 +1,7 @@
 """The contract between a step's pure core and the shared runtime. A step module provides
-STEP, INPUTS, interested, route, initial, evolve, decide and (if it keeps timers) next_due."""
+STEP, INPUTS, interested, route, initial, evolve, decide and (if it keeps timers) next_due; a
+step whose every decision also reads one shared stream (planning: the reference data) names
+it in SHARED and provides `with_shared(state, shared_state) -> state`."""
 
 from __future__ import annotations
 

@@ -101,13 +101,24 @@ class StepStore:
             for stored in self.recorder.select_events(key, gt=after or None)
         ]
 
-    def record(self, key: str, version: int, items: Sequence[Item], position: Tracking | None) -> None:
-        """Append items after `version` and, in the same transaction, the input's position."""
+    def record(
+        self,
+        key: str,
+        version: int,
+        items: Sequence[Item],
+        position: Tracking | None,
+        claims: Sequence[tuple[str, Item]] = (),
+    ) -> None:
+        """Append items after `version` and, in the same transaction, the input's position and
+        any claims (the first item of a stream of its own, e.g. a submission id's first body)."""
         stored = [
             StoredEvent(
                 originator_id=key, originator_version=version + i + 1, topic=item.label, state=item.data
             )
             for i, item in enumerate(items)
+        ] + [
+            StoredEvent(originator_id=claim, originator_version=1, topic=item.label, state=item.data)
+            for claim, item in claims
         ]
         try:
             if stored:

@@ -226,6 +226,7 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
                     monthly_capacity=command.monthly_capacity,
                     willing_to_repay=command.willing_to_repay,
                     new_facts=command.new_facts,
+                    ledger=command.ledger,
                 )
             )
         ]

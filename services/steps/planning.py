@@ -1,8 +1,9 @@
 """Planning (plan formulation and the customer's choice): consumes `negotiation.intake`,
 `negotiation.contact`, `negotiation.execution`, closures and commands; emits PlanProposed /
-PlanRevised by the versioned policy, PlanApproved and PlanOffered, the customer's answer
-(PlanAccepted, PlanRejected, PlanCountered), and after the last round RoutesOffered and
-RouteChosen."""
+PlanRevised by the versioned policy (or FactsRequested when a fact it needs is missing),
+PlanApproved and PlanOffered, the customer's answer (PlanAccepted, PlanRejected,
+PlanCountered), after the last round RoutesOffered and RouteChosen, and ReferenceDataLoaded
+for the operators' reference data, which every case's decision reads (`SHARED`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from events.base import Actor, Money
-from events.commands import AcceptPlan, ApprovePlan, ChooseRoute, CounterPlan, RejectPlan
+from events.commands import AcceptPlan, ApprovePlan, ChooseRoute, CounterPlan, LoadReferenceData, RejectPlan
 from events.contact import FactsLearned
 from events.evaluation import CaseClosed, CaseReopened
 from events.execution import PlanDefaulted
+from events.facts import REFERENCE_KEY, LedgerReading, ReferenceCitation
 from events.intake import ComplaintClassified, ComplaintRegistered
 from events.planning import (
+    FactsRequested,
     PlanAccepted,
     PlanApproved,
     PlanCountered,
@@ -24,13 +27,14 @@ from events.planning import (
     PlanProposed,
     PlanRejected,
     PlanRevised,
+    ReferenceDataLoaded,
     RouteChosen,
     RoutesOffered,
 )
 from events.plans import CounterOffer
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules import plans
-from services.runtime.step import Emit, Input, case_of, command_of, event_of, refuse
+from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
 from services.settings import Settings
 
 STEP = "planning"
@@ -42,8 +46,9 @@ INPUTS = (
     COMMANDS.name,
 )
 EVENTS_IN = (ComplaintRegistered, ComplaintClassified, FactsLearned, PlanDefaulted, CaseClosed, CaseReopened)
-COMMAND_TYPES = (ApprovePlan, AcceptPlan, RejectPlan, CounterPlan, ChooseRoute)
+COMMAND_TYPES = (ApprovePlan, AcceptPlan, RejectPlan, CounterPlan, ChooseRoute, LoadReferenceData)
 BANK = Actor(kind="system", id="planning")
+SHARED = REFERENCE_KEY  # the stream whose state (the current reference data) every decision reads
 ROUTES = ["higher_level_review", "mediation", "arbitration", "litigation"]
 
 
@@ -65,6 +70,10 @@ class State:
     route: str | None = None
     closed: bool = False
     facts_learned: bool = False
+    ledger: LedgerReading | None = None
+    reference: plans.Reference | None = None  # in the reference stream; lent to a case's decision
+    awaiting: tuple[str, ...] = ()  # facts the policy asked for and still lacks
+    awaiting_since: datetime | None = None
 
 
 def interested(message: Input) -> bool:
@@ -72,7 +81,20 @@ def interested(message: Input) -> bool:
 
 
 def route(message: Input) -> str | None:
+    if isinstance(command_of(message), LoadReferenceData):
+        return REFERENCE_KEY
     return case_of(message)
+
+
+def with_shared(state: State, shared: State) -> State:
+    """A case's state as its decision sees it: with the current reference data."""
+    return replace(state, reference=shared.reference)
+
+
+def next_due(state: State) -> datetime | None:
+    """A case waiting for reference data looks again at every tick: it arrives in another stream."""
+    waiting = any(name.startswith("reference_data") for name in state.awaiting)
+    return state.awaiting_since if waiting and state.status == "none" and not state.closed else None
 
 
 def initial() -> State:
@@ -100,13 +122,23 @@ def evolve(state: State, message: Input) -> State:
             facts_learned=True,
             capacity=e.monthly_capacity.amount if e.monthly_capacity else state.capacity,
             hardship=e.hardship_cause or state.hardship,
+            ledger=e.ledger or state.ledger,
         )
+    if isinstance(e, ReferenceDataLoaded):
+        citation = ReferenceCitation(
+            dataset_id=e.dataset_id, version=e.version, source=e.source, as_of=e.as_of
+        )
+        return replace(state, reference=plans.Reference(citation, tuple(e.market), tuple(e.products)))
+    if isinstance(e, FactsRequested):
+        return replace(state, awaiting=tuple(e.missing), awaiting_since=message.occurred_at)  # type: ignore[union-attr]
     if isinstance(e, PlanProposed | PlanRevised):
         return replace(
             state,
             round=e.round,
             plan_id=e.plan_id,
             status="awaiting_approval" if e.needs_approval else "proposed",
+            awaiting=(),
+            awaiting_since=None,
         )
     if isinstance(e, PlanOffered):
         return replace(state, status="offered")
@@ -136,6 +168,8 @@ def _facts(state: State) -> plans.Facts:
         product=state.product,
         monthly_capacity=state.capacity,
         hardship=state.hardship,
+        ledger=state.ledger,
+        reference=state.reference,
     )
 
 
@@ -145,9 +179,22 @@ def _offer_round(
     """Propose (round 1) or revise (later rounds) and, unless it needs approval, offer it."""
     if round_ > rules.max_rounds:
         return [Emit(RoutesOffered(routes=ROUTES), actor=BANK)]
-    offer = plans.propose(_facts(state), round_, now, counter)
+    facts = _facts(state)
+    lacking = plans.missing(facts, round_)
+    if lacking:
+        names = tuple(name for name, _ in lacking)
+        if names == state.awaiting:
+            return []  # asked already; nothing new to say
+        request = FactsRequested(
+            round=round_,
+            missing=list(names),
+            reasons=[why for _, why in lacking],
+            policy_version=plans.VERSION,
+        )
+        return [Emit(request, actor=BANK)]
+    offer = plans.propose(facts, round_, now, counter, rules.default_tolerance_missed)
     plan_id = f"{state.case_id}-P{round_}"
-    value = Money(amount=offer.value.quantize(Decimal("0.01")), currency=state.currency)
+    value = Money(amount=offer.value.quantize(Decimal("0.01")), currency=offer.currency or state.currency)
     needs = offer.value > rules.approval_limit
     rationale = [r[:200] for r in offer.rationale]
     if state.plan_id is None:
@@ -188,10 +235,16 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
         return _offer_round(state, 1, now, rules)
     if isinstance(e, PlanDefaulted | CaseReopened) and state.plan_id and not state.closed:
         return _offer_round(state, state.round + 1, now, rules)
+    if isinstance(message, Tick):
+        if state.status != "none" or state.closed or not state.awaiting:
+            return []
+        return _offer_round(state, 1, now, rules)
     command = command_of(message)
     if command is None:
         return []
     actor = message.actor  # type: ignore[union-attr]
+    if isinstance(command, LoadReferenceData):
+        return _load_reference(state, message, command)
     if not state.registered:
         return refuse(message, f"unknown case {case_id}")
     if state.closed:
@@ -227,3 +280,35 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
             return refuse(message, "further routes are offered only after the last round")
         return [Emit(RouteChosen(route=command.route))]
     return []
+
+
+def _load_reference(state: State, message: Input, command: LoadReferenceData) -> list[Emit]:
+    if message.actor.kind != "staff":  # type: ignore[union-attr]
+        return refuse(message, "only staff (an operator) can load reference data")
+    current = state.reference.citation if state.reference else None
+    if current and current.dataset_id == command.dataset_id and command.version <= current.version:
+        return refuse(
+            message,
+            f"reference data {command.dataset_id} version {command.version} is not newer than "
+            f"version {current.version}, which is loaded",
+        )
+    names = [p.name for p in command.market]
+    for product in command.products:
+        unknown = [m for m in product.markets if m not in names]
+        if unknown:
+            return refuse(
+                message, f"product {product.code} names market points not in the data set: {unknown}"
+            )
+    return [
+        Emit(
+            ReferenceDataLoaded(
+                dataset_id=command.dataset_id,
+                version=command.version,
+                source=command.source,
+                as_of=command.as_of,
+                market=command.market,
+                products=command.products,
+            ),
+            case_id=REFERENCE_KEY,
+        )
+    ]

@@ -1,4 +1,5 @@
-"""SLA (the regulatory clock): consumes `negotiation.intake`, `negotiation.contact`,
+"""SLA (the regulatory clock): consumes `negotiation.intake`, `negotiation.contact` (new facts
+restart the decision clock),
 `negotiation.planning`, closures and clock commands; emits one event per deadline crossing:
 DeadlineStarted, DeadlineWarned (75%, 90%), DeadlineBreached, DeadlineExtended,
 DeadlinePaused, DeadlineResumed, DeadlineRestarted and DeadlineMet. Time is the `now` it is
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from events.commands import ExtendDeadline, PauseClock, ResumeClock
-from events.contact import CaseAssigned, ContactAttempted
+from events.contact import CaseAssigned, ContactAttempted, FactsLearned
 from events.evaluation import CaseClosed
 from events.intake import ComplaintRegistered, NewFactsReported
 from events.planning import PlanOffered, RouteChosen
@@ -42,6 +43,7 @@ EVENTS_IN = (
     NewFactsReported,
     CaseAssigned,
     ContactAttempted,
+    FactsLearned,
     PlanOffered,
     RouteChosen,
     CaseClosed,
@@ -180,6 +182,17 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
                     deadline="decision",
                     started_at=e.received_at,
                     due_at=deadlines.decision_due(state.policy, e.received_at),
+                )
+            )
+        ]
+    if isinstance(e, FactsLearned) and e.new_facts and not state.closed and state.registered:
+        # Staff recorded new facts (RecordFacts new_facts=true): the decision clock restarts
+        # from the day they were recorded, as it does for a new submission with new facts.
+        at = message.occurred_at  # type: ignore[union-attr]
+        return [
+            Emit(
+                DeadlineRestarted(
+                    deadline="decision", started_at=at, due_at=deadlines.decision_due(state.policy, at)
                 )
             )
         ]

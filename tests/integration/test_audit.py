@@ -5,6 +5,9 @@ even one whose hash link the forger computed correctly."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -86,6 +89,46 @@ def test_verify_passes_on_the_real_history_and_names_a_forged_event(running, liv
     assert any("not a valid event" in p for p in problems), problems
 
 
+def test_verify_names_an_old_event_produced_again_and_where_its_original_sits(
+    running, live_producer, watcher
+) -> None:
+    case = submit(live_producer, complaint("audit4", "hotline"))
+    watcher.wait(case, "CaseAssigned")
+    watcher.wait(case, "DeadlineStarted")
+    time.sleep(1)
+    original, registered = audit.case_events(running, case)[0]
+    assert registered.type == "ComplaintRegistered"
+
+    # Anyone with an ordinary, non-transactional client can produce the same bytes again.
+    plain = KafkaProducer(bootstrap_servers=running.bootstrap_servers)
+    meta = plain.send(original.topic, key=case.encode(), value=original.value).get(timeout=30)
+    plain.close()
+    assert meta.partition == original.partition and meta.offset > original.offset
+    copy_at = f"{original.topic}[{meta.partition}]@{meta.offset}"
+    original_at = f"{original.topic}[{original.partition}]@{original.offset}"
+
+    verdict = audit.verify(running, check_stores=False)
+    replayed = [f for f in verdict.findings if f.case_id == case and "duplicate copy" in f.problem]
+    assert [(f.position, f.original, f.event_id) for f in replayed] == [
+        (copy_at, original_at, str(registered.event_id))
+    ], [str(f) for f in verdict.findings]
+    env = {
+        **os.environ,
+        "ACCORD_DATA_DIR": str(running.data_dir),
+        "KAFKA_BOOTSTRAP_SERVERS": running.bootstrap_servers,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.strip().startswith(copy_at))
+    assert f"case {case}: a duplicate copy of the event at {original_at}" in line, done.stdout
+
+
 def test_an_exported_bundle_verifies_offline_and_a_tampered_one_does_not(
     running, live_producer, watcher, tmp_path
 ) -> None:
@@ -104,7 +147,8 @@ def test_an_exported_bundle_verifies_offline_and_a_tampered_one_does_not(
     assert verdict.ok, [str(f) for f in verdict.findings]
 
     with zipfile.ZipFile(bundle) as original:
-        files = {name: original.read(name) for name in original.namelist()}
+        original_files = {name: original.read(name) for name in original.namelist()}
+    files = dict(original_files)
     lines = files["events.jsonl"].splitlines()
     index = next(
         i for i, line in enumerate(lines) if case.encode() in line and b"ComplaintRegistered" in line
@@ -129,3 +173,17 @@ def test_an_exported_bundle_verifies_offline_and_a_tampered_one_does_not(
     write(careful, files)
     problems = [str(f) for f in audit.verify_bundle(str(careful)).findings]
     assert any(case in p and ("hash link" in p or "chain head" in p) for p in problems), problems
+
+    # An untouched event line repeated (manifest fixed): named as a copy of the first line.
+    files = {name: original_files[name] for name in original_files}
+    lines = files["events.jsonl"].splitlines()
+    files["events.jsonl"] = b"".join(line + b"\n" for line in [*lines, lines[index]])
+    manifest_data["sha256"]["events.jsonl"] = content_hash(files["events.jsonl"])
+    files["manifest.json"] = json.dumps(manifest_data).encode()
+    repeated = tmp_path / "repeated.zip"
+    write(repeated, files)
+    verdict = audit.verify_bundle(str(repeated))
+    copy_at, original_at = f"events.jsonl line {len(lines) + 1}", f"events.jsonl line {index + 1}"
+    assert [str(f).split(" (")[0] for f in verdict.findings] == [
+        f"{copy_at} case {case}: a duplicate copy of the event at {original_at}"
+    ], [str(f) for f in verdict.findings]

@@ -31,6 +31,7 @@ from events.topics import REJECTED, STEP_TOPICS, SUBMITTED
 from services import clients, processes, publish
 from services.settings import Settings
 from services.steps.intake import case_id_for
+from tests.integration.test_workflow_in_process import reading
 
 RUN = uuid.uuid4().hex[:6]
 
@@ -83,7 +84,9 @@ def test_complaints_from_all_three_channels_reach_a_closed_case_with_satisfactio
         act(
             live_producer,
             case,
-            RecordFacts(summary="learned", monthly_capacity=Money(amount=Decimal("300"))),
+            RecordFacts(
+                summary="learned", monthly_capacity=Money(amount=Decimal("300")), ledger=reading("3000.00")
+            ),
             handler,
         )
         plan = watcher.wait(case, "PlanOffered")

@@ -5,6 +5,7 @@ hostile input, and the hash chain. Fast enough to cover many paths."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -20,6 +21,7 @@ from events.commands import (
     RecordSatisfaction,
 )
 from events.envelope import Envelope
+from events.facts import LedgerReading, mask_account
 from events.personal import SealedPersonalData
 from events.submission import ComplaintSubmission
 from events.topics import REJECTED, SUBMITTED
@@ -49,6 +51,25 @@ def case_of(body: dict) -> str:
     return case_id_for(decode(ComplaintSubmission, json.dumps(body).encode()))
 
 
+def reading(balance: str = "6000.00", product: str = "TEST-1") -> LedgerReading:
+    """What a handler reads from the ledger: 90% principal, 8% interest, 2% fees of the balance."""
+    total = Decimal(balance)
+    interest, fees = (
+        (total * Decimal("0.08")).quantize(Decimal("0.01")),
+        (total * Decimal("0.02")).quantize(Decimal("0.01")),
+    )
+    return LedgerReading(
+        as_of=date(2026, 3, 1),
+        product=product,
+        account=mask_account("6222 0000 0000 0001"),
+        balance=Money(amount=total),
+        principal=Money(amount=total - interest - fees),
+        interest=Money(amount=interest),
+        fees=Money(amount=fees),
+        annual_rate=Decimal("0.04"),
+    )
+
+
 def drive_to_closed(bus: Bus, body: dict) -> str:
     case = case_of(body)
     handler = Actor(
@@ -56,9 +77,8 @@ def drive_to_closed(bus: Bus, body: dict) -> str:
     )  # type: ignore[union-attr]
     customer = Actor(kind="customer", id=body["customer_id"])
     bus.act(case, RecordContactAttempt(method="phone", outcome="reached"), handler)
-    bus.act(
-        case, RecordFacts(summary="charged twice", monthly_capacity=Money(amount=Decimal("500"))), handler
-    )
+    learned = RecordFacts(summary="learned", monthly_capacity=Money(amount=Decimal("500")), ledger=reading())
+    bus.act(case, learned, handler)
     plan = next(e for e in bus.events(case) if e.event.type == "PlanProposed")
     bus.act(case, AcceptPlan(plan_id=plan.event.plan_id), customer)  # type: ignore[union-attr]
     if plan.event.terms.kind == "repayment_restructuring":  # type: ignore[union-attr]

@@ -85,3 +85,13 @@ def test_acting_on_a_closed_case_is_rejected() -> None:
     state = given(contact, REGISTERED, env(CaseClosed(outcome="resolved"), step="evaluation"))
     events = when(contact, state, cmd(RecordContactAttempt(method="sms", outcome="reached")))
     assert isinstance(events[0], CommandRejected) and "closed" in events[0].reason
+
+
+def test_the_ledger_reading_recorded_with_the_facts_travels_on_with_its_account_masked() -> None:
+    from tests.unit.steps.test_planning import ledger
+
+    reached = when(contact, _after(), cmd(RecordContactAttempt(method="sms", outcome="reached")))
+    reading = ledger("5000.00")
+    learned = when(contact, _after(*reached), cmd(RecordFacts(summary="cash flow", ledger=reading)))
+    assert types(learned) == ["FactsLearned"] and learned[0].ledger == reading  # type: ignore[attr-defined]
+    assert learned[0].ledger.account == "****4567"  # type: ignore[attr-defined]

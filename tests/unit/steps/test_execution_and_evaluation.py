@@ -17,14 +17,15 @@ from services.rules.plans import schedule
 from services.runtime.step import Tick
 from services.steps import evaluation, execution, planning
 from tests.given import CUSTOMER, T0, cmd, env, given, types, when
-from tests.unit.steps.test_planning import facts, registered  # noqa: F401 - shared fixtures
+from tests.unit.steps.test_planning import facts, ledger, registered  # noqa: F401 - shared fixtures
 
 DAY = timedelta(days=1)
 
 
 def accepted_repayment(balance: str = "1200.00", capacity: str = "100") -> list:
     history = registered("Loan", balance, "credit_and_loan_repayment")
-    proposed = when(planning, given(planning, *history), env(facts(capacity), step="contact"))
+    reading = ledger(balance, interest="60.00", fees="15.00")
+    proposed = when(planning, given(planning, *history), env(facts(capacity, reading), step="contact"))
     plan = proposed[0]
     return [env(plan, step="planning"), env(PlanAccepted(plan_id=plan.plan_id, round=1), step="planning")]  # type: ignore[attr-defined]
 

@@ -1,15 +1,19 @@
-"""Planning: the versioned policy, approval, the customer's choice over rounds, and routes."""
+"""Planning: the versioned policy, approval, the customer's choice over rounds, and routes.
+Every figure an offer states comes from the ledger reading or the reference data: see
+test_planning_facts.py for what happens when they are missing and how the figures move."""
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from events.base import Money
 from events.commands import AcceptPlan, ApprovePlan, ChooseRoute, CounterPlan, RejectPlan
 from events.common import CommandRejected
 from events.contact import FactsLearned
+from events.facts import REFERENCE_KEY, LedgerReading, MarketPoint, ProductRecord
 from events.intake import ComplaintClassified, ComplaintRegistered
-from events.planning import PlanProposed, PlanRevised
+from events.planning import PlanProposed, PlanRevised, ReferenceDataLoaded
 from events.plans import CounterOffer, RepaymentRestructuring, RiskExplanation
 from services.steps import planning
 from tests.given import CUSTOMER, T0, cmd, env, given, types, when
@@ -38,16 +42,77 @@ def registered(product: str, amount: str | None, category: str, complexity: str 
     ]
 
 
-def facts(capacity: str | None = None) -> FactsLearned:
-    return FactsLearned(
-        summary="learned", monthly_capacity=Money(amount=Decimal(capacity)) if capacity else None
+def ledger(
+    balance: str | None = "12000.00",
+    interest: str = "600.00",
+    fees: str = "150.00",
+    rate: str | None = "0.0435",
+    product: str = "LOAN-1",
+    currency: str = "CNY",
+    disputed: str | None = None,
+) -> LedgerReading:
+    """A ledger reading: the principal is what is left of the balance after interest and fees."""
+    money = lambda amount: Money(amount=Decimal(amount), currency=currency)  # noqa: E731
+    parts = {}
+    if balance is not None:
+        principal = Decimal(balance) - Decimal(interest) - Decimal(fees)
+        parts = {
+            "balance": money(balance),
+            "principal": money(str(principal)),
+            "interest": money(interest),
+            "fees": money(fees),
+        }
+    return LedgerReading(
+        as_of=date(2026, 3, 1),
+        product=product,
+        account="****4567",
+        annual_rate=Decimal(rate) if rate else None,
+        disputed=money(disputed) if disputed else None,
+        **parts,
     )
+
+
+def facts(capacity: str | None = None, reading: LedgerReading | None = None) -> FactsLearned:
+    return FactsLearned(
+        summary="learned",
+        monthly_capacity=Money(amount=Decimal(capacity)) if capacity else None,
+        ledger=reading,
+    )
+
+
+def reference(
+    version: int = 1, rating: str = "R3", value: str = "-7.4%", products: tuple[str, ...] = ("WM-1",)
+) -> ReferenceDataLoaded:
+    return ReferenceDataLoaded(
+        dataset_id="REF",
+        version=version,
+        source="test data",
+        as_of=date(2026, 2, 27),
+        market=[
+            MarketPoint(name="Equity index, 12-month change", value=value, as_of=date(2026, 2, 27)),
+            MarketPoint(name="Money-market 7-day yield", value="1.6%", as_of=date(2026, 2, 27)),
+        ],
+        products=[
+            ProductRecord(
+                code=code,
+                name=f"Product {code}",
+                risk_rating=rating,
+                markets=["Equity index, 12-month change"],
+            )
+            for code in products
+        ],
+    )
+
+
+def loaded(data: ReferenceDataLoaded) -> object:
+    return env(data, case=REFERENCE_KEY, step="planning")
 
 
 def test_the_company_with_missed_repayments_gets_an_extended_repayment_schedule() -> None:
     """Worked case 1: a readjusted repayment plan with a longer term and feasible instalments."""
     state = given(planning, *registered("Business loan", "240000.00", "credit_and_loan_repayment"))
-    events = when(planning, state, env(facts("12000"), step="contact"))
+    reading = ledger("240000.00", interest="9600.00", fees="2400.00")
+    events = when(planning, state, env(facts("12000", reading), step="contact"))
     assert types(events) == ["PlanProposed", "PlanOffered"]
     plan = events[0]
     assert isinstance(plan, PlanProposed) and isinstance(plan.terms, RepaymentRestructuring)
@@ -57,12 +122,19 @@ def test_the_company_with_missed_repayments_gets_an_extended_repayment_schedule(
     assert all(i.amount.amount <= Decimal("12000.00") for i in terms.instalments)
     assert [i.due_on.isoformat() for i in terms.instalments[:2]] == ["2026-04-01", "2026-05-01"]
     assert terms.balance.amount == terms.principal.amount + terms.interest.amount + terms.fees.amount
-    assert plan.policy_version == "plan-policy-2026.1" and terms.breach_liability
+    assert (terms.principal, terms.interest, terms.fees) == (
+        reading.principal,
+        reading.interest,
+        reading.fees,
+    )
+    assert terms.balance_as_of == reading.as_of and terms.account == "****4567"
+    assert terms.annual_rate == Decimal("0.0435") and terms.fees_and_interest == "accrue"
+    assert plan.policy_version == "plan-policy-2026.2" and terms.breach_liability
 
 
 def test_credit_card_instalments_are_capped_at_sixty_months() -> None:
     state = given(planning, *registered("Credit card", "90000.00", "credit_card"))
-    plan = when(planning, state, env(facts("500"), step="contact"))[0]
+    plan = when(planning, state, env(facts("500", ledger("90000.00", rate=None)), step="contact"))[0]
     terms = plan.terms  # type: ignore[attr-defined]
     assert terms.product == "credit_card" and terms.term_months == 60 and len(terms.instalments) == 60
     assert terms.collection_suspended and terms.fees_and_interest == "frozen"
@@ -71,23 +143,24 @@ def test_credit_card_instalments_are_capped_at_sixty_months() -> None:
 
 def test_the_same_facts_give_the_same_offer() -> None:
     state = given(planning, *registered("Business loan", "50000.00", "credit_and_loan_repayment"))
-    first = when(planning, state, env(facts("2000"), step="contact"))[0]
-    second = when(planning, state, env(facts("2000"), step="contact"))[0]
+    first = when(planning, state, env(facts("2000", ledger("50000.00")), step="contact"))[0]
+    second = when(planning, state, env(facts("2000", ledger("50000.00")), step="contact"))[0]
     assert first.terms == second.terms and first.value == second.value  # type: ignore[attr-defined]
 
 
 def test_the_wealth_customer_gets_an_explanation_and_may_keep_the_product() -> None:
     """Worked case 2: risk and return explained with market data; keeping it is an outcome."""
-    state = given(planning, *registered("Wealth management product", "8000.00", "wealth_management"))
-    events = when(planning, state, env(facts(), step="contact"))
+    history = [*registered("Wealth management product", "8000.00", "wealth_management"), loaded(reference())]
+    state = given(planning, *history)
+    events = when(planning, state, env(facts(reading=ledger(None, product="WM-1")), step="contact"))
     plan = events[0]
     assert isinstance(plan, PlanProposed) and isinstance(plan.terms, RiskExplanation)
     assert "keep" in plan.terms.options and plan.terms.market_data
-    state = given(
-        planning,
-        *registered("Wealth management product", "8000.00", "wealth_management"),
-        *[env(e, step="planning") for e in events],
-    )
+    assert plan.terms.risk_rating == "R3" and plan.terms.product_name == "Product WM-1"
+    assert [p.name for p in plan.terms.market_data] == ["Equity index, 12-month change"]
+    assert plan.terms.reference and plan.terms.reference.version == 1
+    assert "test data" in plan.terms.explanation and "2026-02-27" in plan.terms.explanation
+    state = given(planning, *history, *[env(e, step="planning") for e in events])
     assert types(when(planning, state, cmd(AcceptPlan(plan_id=plan.plan_id), actor=CUSTOMER))) == [
         "PlanAccepted"
     ]
@@ -106,8 +179,9 @@ def test_an_offer_above_the_approval_limit_waits_for_a_supervisor() -> None:
 
 
 def _offered(history: list) -> tuple[object, list]:
-    events = when(planning, given(planning, *history), env(facts("1000"), step="contact"))
-    return events[0], [*history, *[env(e, step="planning") for e in events]]
+    learned = env(facts("1000", ledger()), step="contact")
+    events = when(planning, given(planning, *history), learned)
+    return events[0], [*history, learned, *[env(e, step="planning") for e in events]]
 
 
 def test_accepting_a_plan_never_offered_is_rejected_with_the_reason() -> None:
@@ -157,6 +231,6 @@ def test_facts_that_arrive_before_the_classification_still_get_a_plan() -> None:
     """Planning reads intake and contact topics in no fixed order."""
     registered_only, classified = registered("Loan", "12000.00", "credit_and_loan_repayment")
     state = given(planning, registered_only)
-    assert when(planning, state, env(facts("1000"), step="contact")) == []
-    state = given(planning, registered_only, env(facts("1000"), step="contact"))
+    assert when(planning, state, env(facts("1000", ledger()), step="contact")) == []
+    state = given(planning, registered_only, env(facts("1000", ledger()), step="contact"))
     assert types(when(planning, state, classified)) == ["PlanProposed", "PlanOffered"]

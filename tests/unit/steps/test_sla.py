@@ -148,3 +148,41 @@ def test_a_decision_seen_before_the_registration_meets_the_deadline_when_the_clo
     events = when(sla, state, registered())
     assert types(events) == ["DeadlineStarted", "DeadlineMet"]
     assert events[1].met_at == T0 + 2 * DAY  # type: ignore[attr-defined]
+
+
+def test_new_facts_recorded_by_staff_restart_the_decision_clock_from_that_day() -> None:
+    from datetime import UTC, datetime
+
+    from events.contact import FactsLearned
+    from events.sla import DeadlineRestarted
+
+    received = datetime(2026, 1, 30, 9, 0, tzinfo=UTC)
+    reg = env(
+        ComplaintRegistered(
+            submission_id="S1",
+            channel="branch",
+            received_at=received,
+            customer_id="CUST-1",
+            subject="s",
+            description="d",
+            policy="CN-2020",
+        ),
+        at=received,
+    )
+    start = when(sla, sla.initial(), reg, now=received)
+    assert start[0].due_at == datetime(2026, 2, 14, 9, 0, tzinfo=UTC)  # type: ignore[attr-defined]
+    state = given(sla, reg, *[env(e, step="sla", at=received) for e in start])
+    recorded = datetime(2026, 2, 9, 15, 0, tzinfo=UTC)
+    learned = env(
+        FactsLearned(summary="a second charge appeared", new_facts=True), step="contact", at=recorded
+    )
+    (restart,) = when(sla, state, learned, now=recorded)
+    assert isinstance(restart, DeadlineRestarted) and restart.deadline == "decision"
+    assert restart.started_at == recorded and restart.due_at == datetime(2026, 2, 24, 15, 0, tzinfo=UTC)
+    after = given(
+        sla, reg, *[env(e, step="sla", at=received) for e in start], env(restart, step="sla", at=recorded)
+    )
+    assert sla.next_due(after) > datetime(2026, 2, 14, 9, 0, tzinfo=UTC)  # type: ignore[operator]
+    # Facts that are not new leave the clock alone.
+    same = env(FactsLearned(summary="the customer confirmed the dates"), step="contact", at=recorded)
+    assert when(sla, state, same, now=recorded) == []
