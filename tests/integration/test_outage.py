@@ -29,6 +29,7 @@ from services.steps.intake import case_id_for
 from services.watch import Watcher
 from tests.integration.conftest import free_port, free_ports
 from tests.integration.test_workflow import complaint
+from tests.integration.test_workflow_in_process import reading
 
 PROBE = Topic(
     "test.outage.probe", "a transaction over the restart", key="-", carries="raw", config=KEEP_FOREVER
@@ -148,7 +149,12 @@ def drive_to_survey(settings: Settings, watcher: Watcher, tag: str) -> str:
 
         act(RecordContactAttempt(method="phone", outcome="reached"), handler)
         watcher.wait(case, "ContactAttempted", timeout_s=RESUME_S)
-        act(RecordFacts(summary="learned", monthly_capacity=Money(amount=Decimal("300"))), handler)
+        act(
+            RecordFacts(
+                summary="learned", monthly_capacity=Money(amount=Decimal("300")), ledger=reading("3000.00")
+            ),
+            handler,
+        )
         plan = watcher.wait(case, "PlanOffered", timeout_s=RESUME_S)
         act(AcceptPlan(plan_id=plan.event.plan_id), customer)  # type: ignore[union-attr]
         paid = watcher.wait(case, "RedressPaid", timeout_s=RESUME_S).event
