@@ -516,6 +516,7 @@ class Runner:
                 if not str(n.originator_id).startswith(("rejected|", "meta|"))
             )
             after = batch[-1].id
+            self.liveness.beat()  # a long history to scan is no hang
         for key in keys:
             stream = Stream(core=self.step.initial())
             self._fold(stream, self.store.stream(key))
@@ -528,7 +529,7 @@ class Runner:
             self.store,
             self.settings,
             anchor_topic=anchor,
-            on_publish=lambda t, k: metrics.PUBLISHED.labels(self.name, t).inc(),
+            on_publish=self._published,
             on_recover=lambda: metrics.RECOVERIES.labels(self.name, "relay").inc(),
         )
         published = self.relay.publish()  # whatever was recorded before a crash goes out now
@@ -564,6 +565,12 @@ class Runner:
         tp = TopicPartition(topic, int(number))
         end = self.consumer.highwater(tp)
         return end is not None and self.consumer.position(tp) >= end
+
+    def _published(self, topic: str, kind: str) -> None:
+        metrics.PUBLISHED.labels(self.name, topic).inc()
+        # A long backlog (after an outage, or a rebuilt store) is progress, not a hung loop.
+        self.liveness.beat()
+        self.liveness.progressed(1)
 
     def _partitions(self, timeout_s: float = 60.0) -> list[TopicPartition]:
         deadline = time.monotonic() + timeout_s
@@ -611,8 +618,8 @@ class Runner:
                     self.tick()
                     self._report_lag()
                     last_tick = time.monotonic()
-                published = self.relay.publish() if self.relay.backlog() or self.relay.producer is None else 0
-                self.liveness.progressed(published)
+                if self.relay.backlog() or self.relay.producer is None:
+                    self.relay.publish()  # progress is counted per message (_published)
                 backlog = self.relay.backlog()
                 metrics.BACKLOG.labels(self.name).set(backlog)
                 self.liveness.waiting(self.lag + backlog)

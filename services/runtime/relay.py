@@ -11,8 +11,9 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from eventsourcing.persistence import Notification
 from kafka import TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
@@ -126,7 +127,7 @@ class Relay:
             self._drop(exc)
             return total
 
-    def _transaction(self, batch: list) -> int:
+    def _transaction(self, batch: Sequence[Notification]) -> int:
         assert self.producer is not None
         last = batch[-1].id
         self.producer.begin()
