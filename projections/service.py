@@ -1,5 +1,6 @@
 """The projection service (`accord run projections`): keeps the case views current from every
-step topic, serves the read-only API, and sets the business gauges for Prometheus."""
+step topic, serves the read-only API, and sets the business gauges for Prometheus. It rides out a
+broker outage: polls return nothing, lag lookups are bounded and measured again later."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ import logging
 import threading
 import time
 
+from kafka.errors import KafkaError
+
 from projections import api
 from projections.projector import Projector
 from projections.store import ViewStore
+from services import clients
 from services.runtime import metrics
+from services.runtime.health import Liveness
 from services.settings import Settings
 
 log = logging.getLogger("accord.projections")
@@ -30,7 +35,8 @@ def update_gauges(store: ViewStore) -> None:
         metrics.SURVEYS.labels(channel or "unknown").set(csat_n or 0)
 
 
-def run(settings: Settings, stop: threading.Event) -> None:
+def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = None) -> None:
+    liveness = liveness or Liveness("projections", settings.liveness_s)
     store = ViewStore.open(settings.data_dir, settings.database_url)
     projector = Projector(settings, store)
     server = None
@@ -44,18 +50,39 @@ def run(settings: Settings, stop: threading.Event) -> None:
     last = 0.0
     try:
         while not stop.is_set():
+            liveness.beat()
             before = projector.applied
-            projector.step()
+            try:
+                liveness.progressed(projector.step())
+            except clients.UNRECOVERABLE:
+                raise
+            except KafkaError as exc:  # the broker is away (see Runner.run): poll again later
+                metrics.KAFKA_ERRORS.labels("projections", "poll").inc()
+                log.warning("projections: poll failed (%s: %s); polling again", type(exc).__name__, exc)
+                stop.wait(1.0)
             metrics.PROJECTED.labels("case_state").inc(projector.applied - before)
             if time.monotonic() - last > settings.tick_seconds:
                 update_gauges(store)
-                for tp, end in projector.end_offsets().items():
-                    metrics.LAG.labels("projections", tp.topic, str(tp.partition)).set(
-                        max(0, end - projector.consumer.position(tp))
-                    )
+                _report_lag(projector, settings, liveness)
                 last = time.monotonic()
     finally:
         if server:
             server.shutdown()
         projector.close()
         store.close()
+
+
+def _report_lag(projector: Projector, settings: Settings, liveness: Liveness) -> None:
+    """Lag per partition, bounded by ACCORD_KAFKA_TIMEOUT; while Kafka does not answer (the
+    lookup raises KafkaTimeoutError), the last measurement stands and the service goes on."""
+    try:
+        consumer = projector.consumer
+        ends = consumer.end_offsets(projector.parts, timeout_ms=clients.timeout_ms(settings))
+        lags = {tp: max(0, end - consumer.position(tp, timeout_ms=1000)) for tp, end in ends.items()}
+    except KafkaError as exc:
+        metrics.KAFKA_ERRORS.labels("projections", "end_offsets").inc()
+        log.warning("projections: lag not measured (%s: %s); trying again later", type(exc).__name__, exc)
+        return
+    for tp, lag in lags.items():
+        metrics.LAG.labels("projections", tp.topic, str(tp.partition)).set(lag)
+    liveness.waiting(sum(lags.values()))

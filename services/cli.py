@@ -4,10 +4,13 @@ Every subcommand reads the one settings object; errors print a reason and exit n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -132,6 +135,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     import threading
 
     from services.runtime import metrics
+    from services.runtime.health import Liveness
     from services.runtime.loop import Runner
     from services.steps import load
 
@@ -140,25 +144,42 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    port = metrics.serve(args.step, settings.metrics_port)
+    liveness = Liveness(args.step, settings.liveness_s)
+    liveness.watch()  # a loop that stops turning ends the process (status 70): never a silent hang
+    port = metrics.serve(args.step, settings.metrics_port, liveness)
     if args.step == "projections":
         from projections import service
 
         say(
             "projections: folding every step topic into the case views"
-            + (f"; metrics on http://127.0.0.1:{port}/metrics" if port else "")
+            + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
         )
-        service.run(settings, stop)
+        with _fatal_logged(args.step):
+            service.run(settings, stop, liveness)
         say("projections: stopped")
         return 0
     step = load(args.step)
     say(
         f"{args.step}: consuming {', '.join(step.INPUTS)}"
-        + (f"; metrics on http://127.0.0.1:{port}/metrics" if port else "")
+        + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
     )
-    Runner(step, settings).run(stop)
+    with _fatal_logged(args.step):
+        Runner(step, settings, liveness=liveness).run(stop)
     say(f"{args.step}: stopped")
     return 0
+
+
+@contextlib.contextmanager
+def _fatal_logged(service: str) -> Iterator[None]:
+    """An error a service cannot ride out goes to its log with the traceback; the process then
+    exits non-zero (see main) so that its supervisor starts it again."""
+    import logging
+
+    try:
+        yield
+    except Exception:
+        logging.getLogger("accord").exception("%s: stopped by an error it cannot recover from", service)
+        raise
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -166,9 +187,13 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
     broker.start(settings, log=say)
     topics.create(settings)
-    for step, pid in processes.up(settings).items():
-        say(f"  {step:11} running (pid {pid}), log {settings.data_dir / 'logs' / (step + '.log')}")
-    return 0
+    while True:
+        for step, (pid, action) in processes.supervise(settings).items():
+            if action != "running" or not args.watch:
+                say(f"  {step:11} {action} (pid {pid}), log {settings.data_dir / 'logs' / (step + '.log')}")
+        if not args.watch:
+            return 0
+        time.sleep(args.watch)
 
 
 def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
@@ -483,6 +508,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_run)
     p = sub.add_parser("up", help="start the broker, create the topics, run every step")
+    p.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="stay in the foreground and repeat every SECONDS: start services that exited, "
+        "restart ones whose /health says they stopped making progress",
+    )
     p.set_defaults(run=cmd_up)
     p = sub.add_parser("down", help="stop every step and the broker")
     p.add_argument("--keep-broker", action="store_true", help="stop the steps only")

@@ -1,6 +1,7 @@
 """Kafka client factories with Accord's defaults, so every process talks to Kafka the same
-way: idempotent producers that wait for all replicas, read_committed consumers, one admin.
-Audit gets consumers only, as its own read-only principal when one is configured."""
+way: idempotent producers that wait for all replicas, read_committed consumers, one admin, and
+no call that blocks longer than ACCORD_KAFKA_TIMEOUT. Audit gets consumers only, as its own
+read-only principal when one is configured."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import socket
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaTimeoutError, SaslAuthenticationFailedError
+from kafka.errors import (
+    AuthorizationError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    SaslAuthenticationFailedError,
+    UnsupportedVersionError,
+)
 
 from services.settings import Settings
 
@@ -42,22 +50,113 @@ def connection(settings: Settings, *, audit: bool = False) -> dict[str, Any]:
     return options
 
 
+# Kafka errors that waiting or a new client cannot cure: a service exits non-zero and says why.
+# Every other KafkaError (broker gone, timeouts, a fenced producer) is ridden out.
+UNRECOVERABLE = (
+    SaslAuthenticationFailedError,
+    AuthorizationError,
+    UnsupportedVersionError,
+    MessageSizeTooLargeError,
+)
+
+
+def timeout_ms(settings: Settings) -> int:
+    return int(settings.kafka_timeout_s * 1000)
+
+
+def bounded(settings: Settings) -> dict[str, Any]:
+    """Finding the broker and any one request give up after ACCORD_KAFKA_TIMEOUT."""
+    return {"request_timeout_ms": timeout_ms(settings), "bootstrap_timeout_ms": timeout_ms(settings)}
+
+
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
     # Deliberately no `audit` switch: the audit principal never gets a producer.
     options: dict[str, Any] = {
         **connection(settings),
+        **bounded(settings),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
         "compression_type": None,
         "client_id": "accord",
+        "max_block_ms": timeout_ms(settings),
+        # A record not acknowledged by then fails (it must exceed request timeout + linger); a
+        # transaction open longer is aborted by the broker.
+        "delivery_timeout_ms": 2 * timeout_ms(settings) + 1000,
+        "transaction_timeout_ms": 2 * timeout_ms(settings),
     }
     options.update(overrides)
     return KafkaProducer(**options)
 
 
+class TransactionalProducer:
+    """A transactional producer whose every step is bounded by ACCORD_KAFKA_TIMEOUT.
+
+    kafka-python 3.0 waits for `send_offsets_to_transaction`, `commit_transaction` and
+    `abort_transaction` without a timeout (`result.wait()` in producer/kafka.py), and its
+    sender can drop such a request for good: when the cached coordinator's connection is gone,
+    `Sender._maybe_send_pending_request` breaks out with `target_node` still set, so the
+    request is neither sent nor re-enqueued, and the caller waits forever. Here each step
+    waits on the transaction manager's result with a timeout instead (as kafka-python's own
+    `init_transactions` does), and raises KafkaTimeoutError; the caller then throws the
+    producer away and builds a new one, whose `init_transactions` fences this one and aborts
+    whatever it left open."""
+
+    def __init__(self, settings: Settings, transactional_id: str, **overrides: Any) -> None:
+        self.timeout_ms = timeout_ms(settings)
+        self.producer = producer(settings, transactional_id=transactional_id, **overrides)
+        try:
+            self.producer.init_transactions()  # bounded by max_block_ms
+        except BaseException:
+            self.close()
+            raise
+        self._sent: list[Any] = []
+
+    def begin(self) -> None:
+        self._sent = []
+        self.producer.begin_transaction()
+
+    def send(self, topic: str, **record: Any) -> None:
+        self._sent.append(self.producer.send(topic, **record))
+
+    def commit(self, offsets: dict[Any, Any], group_id: str) -> None:
+        """Commit what was sent, with `offsets` as the group's offsets, in the transaction; any
+        record that failed fails the commit (kafka-python would commit without it)."""
+        self.producer.flush(timeout=self.timeout_ms / 1000)
+        for future in self._sent:
+            if future.failed():
+                raise future.exception
+        manager = self.producer._transaction_manager
+        self._wait(manager.send_offsets_to_transaction(offsets, group_id), "send_offsets_to_transaction")
+        self._wait(manager.begin_commit(), "commit_transaction")
+        self._sent = []
+
+    def abort(self) -> None:
+        self._sent = []
+        self._wait(self.producer._transaction_manager.begin_abort(), "abort_transaction")
+
+    def _wait(self, result: Any, what: str) -> None:
+        self.producer._sender.wakeup()
+        if not result.wait(timeout_ms=self.timeout_ms):
+            raise KafkaTimeoutError(f"{what} did not complete within {self.timeout_ms} ms")
+
+    def close(self) -> None:
+        close_producer(self.producer, self.timeout_ms / 1000)
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    """Close without waiting more than timeout_s, even for records the broker never took."""
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError:
+        # close() flushes first and gives up if records are still unacknowledged: fail them
+        # (nobody will see them acknowledged now) and close again.
+        producer._accumulator.abort_incomplete_batches()
+        producer.close(timeout=0)
+
+
 def consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsumer:
-    return _consumer(connection(settings), topics, overrides)
+    return _consumer(connection(settings), topics, {**bounded(settings), **overrides})
 
 
 def audit_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsumer:
@@ -65,7 +164,7 @@ def audit_consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaC
     ACCORD_AUDIT_BOOTSTRAP_SERVERS when configured, otherwise as the services. It never commits."""
     connect = connection(settings, audit=True)
     try:
-        return _consumer(connect, topics, {**overrides, "enable_auto_commit": False})
+        return _consumer(connect, topics, {**bounded(settings), **overrides, "enable_auto_commit": False})
     except KafkaTimeoutError as exc:
         # A broker that refuses a SASL login just closes the socket, which kafka-python retries
         # until its bootstrap times out; say what most likely went wrong.
@@ -101,6 +200,6 @@ def _consumer(connect: dict[str, Any], topics: tuple[str, ...], overrides: dict[
 
 
 def admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
-    options: dict[str, Any] = {**connection(settings), "client_id": "accord"}
+    options: dict[str, Any] = {**connection(settings), **bounded(settings), "client_id": "accord"}
     options.update(overrides)
     return KafkaAdminClient(**options)

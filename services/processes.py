@@ -1,16 +1,21 @@
 """`accord up` / `accord down`: one process per step, started detached with a pid file and a
-log file each under the data directory; start is idempotent, stop is SIGTERM then SIGKILL."""
+log file each under the data directory; start is idempotent, stop is SIGTERM then SIGKILL.
+`supervise` starts what exited and restarts what its /health reports as not progressing."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+from services.runtime.metrics import PORTS
 from services.settings import Settings
 from services.steps import NAMES
 
@@ -88,3 +93,38 @@ def up(settings: Settings, steps: tuple[str, ...] = SERVICES) -> dict[str, int]:
 
 def down(settings: Settings, steps: tuple[str, ...] = SERVICES) -> list[str]:
     return [step for step in steps if stop(settings, step)]
+
+
+def health(settings: Settings, step: str, timeout_s: float = 5.0) -> dict | None:
+    """What the service's /health says (`progressing` is False on a 503); None when it cannot
+    be asked (metrics off, or not answering yet)."""
+    if not settings.metrics_port:
+        return None
+    url = f"http://127.0.0.1:{settings.metrics_port + PORTS[step]}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback
+            return dict(json.load(response))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 503:
+            return {"progressing": False, **json.load(exc)}
+        return None
+    except (OSError, ValueError):
+        return None
+
+
+def supervise(settings: Settings, steps: tuple[str, ...] = SERVICES) -> dict[str, tuple[int, str]]:
+    """One round of supervision: each step as (pid, what was done): `running`, `started` (it
+    was not running, or had exited), `restarted` (its /health said it made no progress)."""
+    done: dict[str, tuple[int, str]] = {}
+    for step in steps:
+        pid = running(settings, step)
+        if pid is None:
+            done[step] = (start(settings, step), "started")
+            continue
+        state = health(settings, step)
+        if state is not None and state.get("progressing") is False:
+            stop(settings, step)
+            done[step] = (start(settings, step), "restarted (its /health said it made no progress)")
+            continue
+        done[step] = (pid, "running")
+    return done

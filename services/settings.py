@@ -32,6 +32,11 @@ class Settings(BaseModel):
     api_port: int = Field(default=8088, ge=0)  # ACCORD_API_PORT: read-only case API, 0 = off
     clock: Literal["wall", "message"] = "wall"  # ACCORD_CLOCK: "message" replays history
     tick_seconds: float = Field(default=5.0, gt=0)  # ACCORD_TICK_SECONDS: timer resolution
+    # Riding out a broker outage (see docs/architecture.md, "Failure and delivery"): no Kafka call
+    # blocks longer than kafka_timeout_s; a service that has lag and has made no progress for
+    # liveness_s answers 503 on /health, and one whose own loop has not turned for that long exits.
+    kafka_timeout_s: float = Field(default=30.0, ge=1)  # ACCORD_KAFKA_TIMEOUT
+    liveness_s: float = Field(default=120.0, gt=0)  # ACCORD_LIVENESS_SECONDS
     # Workflow rules (see docs/workflow.md).
     policy: Literal["CN-2020", "UK-FCA", "US-CFPB"] = "CN-2020"  # ACCORD_POLICY
     first_contact_hours: int = Field(default=24, ge=1)  # ACCORD_FIRST_CONTACT_HOURS
@@ -67,6 +72,9 @@ class Settings(BaseModel):
             raise ValueError("audit_kafka_username is set but ACCORD_AUDIT_KAFKA_PASSWORD is not")
         if self.audit_protocol == "PLAINTEXT" and self.audit_kafka_username:
             raise ValueError("audit_security_protocol PLAINTEXT cannot carry the audit principal's password")
+        if self.liveness_s < 3 * self.kafka_timeout_s:
+            # A loop turn may wait out a few bounded Kafka calls; it must not look like a hang.
+            raise ValueError("liveness_s (ACCORD_LIVENESS_SECONDS) must be at least 3 x ACCORD_KAFKA_TIMEOUT")
         if self.broker_sasl_port is not None and self.broker_sasl_port in (
             self.broker_port,
             self.broker_controller_port,
@@ -128,6 +136,8 @@ class Settings(BaseModel):
             "api_port": "ACCORD_API_PORT",
             "clock": "ACCORD_CLOCK",
             "tick_seconds": "ACCORD_TICK_SECONDS",
+            "kafka_timeout_s": "ACCORD_KAFKA_TIMEOUT",
+            "liveness_s": "ACCORD_LIVENESS_SECONDS",
             "policy": "ACCORD_POLICY",
             "first_contact_hours": "ACCORD_FIRST_CONTACT_HOURS",
             "approval_limit": "ACCORD_APPROVAL_LIMIT",

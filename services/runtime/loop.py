@@ -34,6 +34,7 @@ from services import clients
 from services.privacy import KeyStore
 from services.runtime import metrics
 from services.runtime.clock import SystemClock
+from services.runtime.health import Liveness
 from services.runtime.relay import Relay, rejection
 from services.runtime.step import Input, Tick
 from services.runtime.store import EMIT, META, REJECT, SEEN, Conflict, Item, StepStore
@@ -147,7 +148,14 @@ def input_identity(message: Input, raw: bytes) -> tuple[str, uuid.UUID, str | No
 class Runner:
     """Runs one step: `Runner(step_module, settings).run(stop)`."""
 
-    def __init__(self, step: Any, settings: Settings, clock: Any = None, cache_size: int = 5000) -> None:
+    def __init__(
+        self,
+        step: Any,
+        settings: Settings,
+        clock: Any = None,
+        cache_size: int = 5000,
+        liveness: Liveness | None = None,
+    ) -> None:
         self.step = step
         self.name: str = step.STEP
         self.settings = settings
@@ -159,6 +167,8 @@ class Runner:
         self._keys: KeyStore | None = None
         self.relay: Relay | None = None
         self.consumer: Any = None
+        self.liveness = liveness or Liveness(self.name, settings.liveness_s)
+        self.lag = 0  # records behind the ends of the input partitions, as last measured
         # Fault injection for the crash tests: SIGKILL this process right after the Nth
         # recorded input, before the relay has published it. Never set in production.
         self.kill_after = int(os.environ.get("ACCORD_FAULT_KILL_AFTER_RECORDS", "0") or 0)
@@ -506,6 +516,7 @@ class Runner:
                 if not str(n.originator_id).startswith(("rejected|", "meta|"))
             )
             after = batch[-1].id
+            self.liveness.beat()  # a long history to scan is no hang
         for key in keys:
             stream = Stream(core=self.step.initial())
             self._fold(stream, self.store.stream(key))
@@ -518,7 +529,8 @@ class Runner:
             self.store,
             self.settings,
             anchor_topic=anchor,
-            on_publish=lambda t, k: metrics.PUBLISHED.labels(self.name, t).inc(),
+            on_publish=self._published,
+            on_recover=lambda: metrics.RECOVERIES.labels(self.name, "relay").inc(),
         )
         published = self.relay.publish()  # whatever was recorded before a crash goes out now
         if published:
@@ -554,6 +566,12 @@ class Runner:
         end = self.consumer.highwater(tp)
         return end is not None and self.consumer.position(tp) >= end
 
+    def _published(self, topic: str, kind: str) -> None:
+        metrics.PUBLISHED.labels(self.name, topic).inc()
+        # A long backlog (after an outage, or a rebuilt store) is progress, not a hung loop.
+        self.liveness.beat()
+        self.liveness.progressed(1)
+
     def _partitions(self, timeout_s: float = 60.0) -> list[TopicPartition]:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -566,13 +584,28 @@ class Runner:
             time.sleep(0.5)
 
     def run(self, stop: threading.Event | None = None) -> None:
+        """Consume, record and publish until `stop` is set. Through a broker outage it keeps
+        turning: polls return nothing, the relay repairs itself (services/runtime/relay.py),
+        lag is measured again later; only an error nothing here can cure is raised, and the
+        process then exits non-zero."""
         stop = stop or threading.Event()
         self.start()
         assert self.relay is not None
         last_tick = 0.0
         try:
             while not stop.is_set():
-                batch = self.consumer.poll(timeout_ms=200)
+                self.liveness.beat()
+                try:
+                    batch = self.consumer.poll(timeout_ms=200)
+                except clients.UNRECOVERABLE:
+                    raise
+                except KafkaError as exc:
+                    # kafka-python 3.0 lets a failed metadata refresh out of poll() while it
+                    # looks for the group coordinator (coordinator/base.py); the broker is away.
+                    metrics.KAFKA_ERRORS.labels(self.name, "poll").inc()
+                    log.warning("%s: poll failed (%s: %s); polling again", self.name, type(exc).__name__, exc)
+                    stop.wait(1.0)
+                    batch = {}
                 for tp, records in batch.items():
                     for record in records:
                         try:
@@ -580,34 +613,46 @@ class Runner:
                         except Exception:
                             metrics.ERRORS.labels(self.name).inc()
                             raise
+                    self.liveness.progressed(len(records))
                 if time.monotonic() - last_tick >= self.settings.tick_seconds:
                     self.tick()
                     self._report_lag()
                     last_tick = time.monotonic()
-                if self.relay.backlog():
-                    self.relay.publish()
-                metrics.BACKLOG.labels(self.name).set(self.relay.backlog())
+                if self.relay.backlog() or self.relay.producer is None:
+                    self.relay.publish()  # progress is counted per message (_published)
+                backlog = self.relay.backlog()
+                metrics.BACKLOG.labels(self.name).set(backlog)
+                self.liveness.waiting(self.lag + backlog)
                 if batch:
-                    self.consumer.commit_async()  # advisory, for lag; the store holds the truth
+                    with contextlib.suppress(KafkaError):
+                        self.consumer.commit_async()  # advisory, for lag; the store holds the truth
         finally:
             self.close()
 
     def _report_lag(self) -> None:
+        """Lag per input partition, bounded by ACCORD_KAFKA_TIMEOUT; while Kafka does not
+        answer, the last measurement stands."""
         try:
-            ends = self.consumer.end_offsets(list(self.consumer.assignment()))
-        except Exception:  # noqa: BLE001 - lag is best effort; never stop the step for it
-            return
-        for tp, end in ends.items():
-            metrics.LAG.labels(self.name, tp.topic, str(tp.partition)).set(
-                max(0, end - self.consumer.position(tp))
+            ends = self.consumer.end_offsets(
+                list(self.consumer.assignment()), timeout_ms=clients.timeout_ms(self.settings)
             )
+            lags = {tp: max(0, end - self.consumer.position(tp, timeout_ms=1000)) for tp, end in ends.items()}
+        except Exception:  # noqa: BLE001 - lag is best effort; never stop the step for it
+            metrics.KAFKA_ERRORS.labels(self.name, "end_offsets").inc()
+            return
+        for tp, lag in lags.items():
+            metrics.LAG.labels(self.name, tp.topic, str(tp.partition)).set(lag)
+        self.lag = sum(lags.values())
 
     def close(self) -> None:
+        # Each close is bounded; one that fails must not leave the other client open.
         if self.consumer is not None:
-            self.consumer.close(autocommit=False)
+            with contextlib.suppress(KafkaError):
+                self.consumer.close(autocommit=False)
             self.consumer = None
         if self.relay is not None:
-            self.relay.close()
+            with contextlib.suppress(KafkaError):
+                self.relay.close()
             self.relay = None
 
 

@@ -1,11 +1,19 @@
-"""Prometheus metrics shared by every step. No case, customer or other unbounded id is ever
-a label: only step, topic, event type and outcome."""
+"""Prometheus metrics shared by every step, served on /metrics next to the service's /health.
+No case, customer or other unbounded id is ever a label: only step, topic, event type and outcome."""
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from http.server import ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.exposition import MetricsHandler
+
+if TYPE_CHECKING:
+    from services.runtime.health import Liveness
 
 CONSUMED = Counter("accord_messages_consumed_total", "Kafka records a step consumed", ["step", "topic"])
 EMITTED = Counter("accord_events_emitted_total", "Events a step recorded for publishing", ["step", "type"])
@@ -39,6 +47,17 @@ PLAINTEXT = Counter(
     ["channel"],
 )
 TIMERS = Gauge("accord_timers_pending", "Streams with a timer set", ["step"])
+RECOVERIES = Counter(
+    "accord_kafka_recoveries_total",
+    "Times a service dropped a failed Kafka client and built a new one",
+    ["step", "client"],
+)
+KAFKA_ERRORS = Counter(
+    "accord_kafka_errors_total", "Kafka calls that failed or timed out (and were retried)", ["step", "call"]
+)
+PROGRESSING = Gauge(
+    "accord_progressing", "1 while the service makes progress or has nothing to do (see /health)", ["step"]
+)
 
 PORTS = {
     "intake": 0,
@@ -51,18 +70,42 @@ PORTS = {
 }
 
 
-def serve(step: str, base_port: int) -> int | None:
-    """Expose /metrics on base_port + the step's offset (see README); None when disabled."""
+class _Handler(MetricsHandler):
+    liveness: Liveness | None = None
+
+    def do_GET(self) -> None:
+        if self.path.split("?", 1)[0] != "/health":
+            return super().do_GET()
+        healthy, details = self.liveness.report() if self.liveness else (True, {"progressing": True})
+        body = json.dumps(details).encode()
+        self.send_response(200 if healthy else 503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass  # probes every few seconds would drown the service's own log
+
+
+def serve(step: str, base_port: int, liveness: Liveness | None = None) -> int | None:
+    """Expose /metrics and /health on base_port + the step's offset (see README); None when
+    disabled. /health answers 200 or 503 from `liveness` (JSON either way)."""
     if not base_port:
         return None
     port = base_port + PORTS.get(step, 6)
+    handler = type("Handler", (_Handler,), {"liveness": liveness})
     try:
-        start_http_server(port, addr="127.0.0.1")
+        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as exc:  # metrics are for ops; a taken port must not stop the step itself
         logging.getLogger("accord.metrics").warning(
             "%s: no /metrics on port %d (%s); set ACCORD_METRICS_PORT to a free base port", step, port, exc
         )
         return None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    if liveness is not None:
+        PROGRESSING.labels(step).set_function(lambda: 1.0 if liveness.report()[0] else 0.0)
     return port
 
 

@@ -1,16 +1,21 @@
 """The one relay: publishes what a step recorded (its events, and rejected inputs) from its
 store to Kafka, in order, in Kafka transactions. The relay's position is committed inside the
 same transaction (as the offset of group `accord-relay-<step>-<store id>`), so a crash at any moment
-neither loses nor duplicates a published message."""
+neither loses nor duplicates a published message. When Kafka fails under it (broker gone, producer
+fenced, a step timed out) it drops the producer, builds a new one and carries on from the store."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 
-from kafka import KafkaProducer, TopicPartition
+from eventsourcing.persistence import Notification
+from kafka import TopicPartition
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from events.codec import CONTENT_TYPE
@@ -57,6 +62,7 @@ class Relay:
         settings: Settings,
         anchor_topic: str,
         on_publish: Callable[[str, str], None] = lambda topic, kind: None,
+        on_recover: Callable[[], None] = lambda: None,
     ) -> None:
         self.step = step
         self.store = store
@@ -64,67 +70,124 @@ class Relay:
         self.anchor = TopicPartition(anchor_topic, 0)
         self.settings = settings
         self.on_publish = on_publish
-        self.producer: KafkaProducer = clients.producer(
-            settings,
-            transactional_id=f"accord-{step}",
+        self.on_recover = on_recover
+        self.producer: clients.TransactionalProducer | None = None
+        self.position = 0
+        self.failures = 0  # consecutive failed attempts, for the back-off
+        self.retry_at = 0.0
+        try:
+            self.connect()
+        except clients.UNRECOVERABLE:
+            raise
+        except KafkaError as exc:  # e.g. a broker still starting: publish() tries again
+            self._drop(exc)
+
+    def connect(self) -> None:
+        """A new producer (its init_transactions fences any previous one and aborts what that
+        left open), then the position the last committed transaction recorded."""
+        self.producer = clients.TransactionalProducer(
+            self.settings,
+            transactional_id=f"accord-{self.step}",
             linger_ms=2,
             max_request_size=4 * 1024 * 1024,
         )
-        self.producer.init_transactions()  # fences a previous instance, aborts its open transaction
         self.position = self._committed_position()
 
     def _committed_position(self) -> int:
         probe = clients.consumer(self.settings, group_id=self.group, enable_auto_commit=False)
         try:
-            committed = probe.committed(self.anchor)
+            committed = probe.committed(self.anchor, timeout_ms=clients.timeout_ms(self.settings))
         finally:
-            probe.close()
+            probe.close(autocommit=False)
         return (committed or 1) - 1
 
     def backlog(self) -> int:
         return max(0, self.store.last_notification() - self.position)
 
     def publish(self, limit: int = 1000) -> int:
-        """Publish everything recorded since the last run; returns how many messages went out."""
+        """Publish everything recorded since the last run; returns how many messages went out.
+        A Kafka failure is logged and repaired on a later call (with back-off); only an error
+        no new producer can cure is raised."""
         total = 0
-        while True:
-            batch = self.store.notifications(self.position, limit)
-            if not batch:
-                return total
-            last = batch[-1].id
-            self.producer.begin_transaction()
-            sent = 0
-            for note in batch:
-                kind, topic, type_name, version, key = note.topic.split("|", 4)
-                if kind == EMIT:
-                    self.producer.send(
-                        topic,
-                        key=key.encode(),
-                        value=note.state,
-                        headers=[
-                            ("content-type", CONTENT_TYPE),
-                            ("type", type_name.encode()),
-                            ("schema-version", version.encode()),
-                        ],
-                    )
-                elif kind == REJECT:
-                    raw = json.loads(note.state)
-                    self.producer.send(
-                        topic,
-                        key=base64.b64decode(raw["key"]) if raw["key"] is not None else None,
-                        value=base64.b64decode(raw["value"]) if raw["value"] is not None else None,
-                        headers=[(name, value.encode()) for name, value in raw["headers"]],
-                    )
-                else:
-                    continue
-                sent += 1
-                self.on_publish(topic, kind)
-            self.producer.send_offsets_to_transaction(
-                {self.anchor: OffsetAndMetadata(last + 1, "", -1)}, self.group
-            )
-            self.producer.commit_transaction()
-            self.position = last
-            total += sent
+        try:
+            if self.producer is None:
+                if time.monotonic() < self.retry_at:
+                    return 0
+                self.connect()
+                log.info("%s: relay reconnected; publishing from position %d", self.step, self.position)
+            while True:
+                batch = self.store.notifications(self.position, limit)
+                if not batch:
+                    self.failures = 0
+                    return total
+                total += self._transaction(batch)
+        except clients.UNRECOVERABLE:
+            raise
+        except KafkaError as exc:
+            self._drop(exc)
+            return total
+
+    def _transaction(self, batch: Sequence[Notification]) -> int:
+        assert self.producer is not None
+        last = batch[-1].id
+        self.producer.begin()
+        sent: list[tuple[str, str]] = []
+        for note in batch:
+            kind, topic, type_name, version, key = note.topic.split("|", 4)
+            if kind == EMIT:
+                self.producer.send(
+                    topic,
+                    key=key.encode(),
+                    value=note.state,
+                    headers=[
+                        ("content-type", CONTENT_TYPE),
+                        ("type", type_name.encode()),
+                        ("schema-version", version.encode()),
+                    ],
+                )
+            elif kind == REJECT:
+                raw = json.loads(note.state)
+                self.producer.send(
+                    topic,
+                    key=base64.b64decode(raw["key"]) if raw["key"] is not None else None,
+                    value=base64.b64decode(raw["value"]) if raw["value"] is not None else None,
+                    headers=[(name, value.encode()) for name, value in raw["headers"]],
+                )
+            else:
+                continue
+            sent.append((topic, kind))
+        self.producer.commit({self.anchor: OffsetAndMetadata(last + 1, "", -1)}, self.group)
+        self.position = last
+        for topic, kind in sent:
+            self.on_publish(topic, kind)
+        return len(sent)
+
+    def _drop(self, exc: KafkaError) -> None:
+        """Give up this producer after a failure: abort if it still can (a new producer's
+        init_transactions aborts the transaction anyway), close it, and try again later."""
+        self.failures += 1
+        delay = min(15.0, 0.5 * 2 ** min(self.failures, 5))
+        self.retry_at = time.monotonic() + delay
+        log.warning(
+            "%s: relay failed (%s: %s); new producer in %.1fs, then publishing again from the store",
+            self.step,
+            type(exc).__name__,
+            exc,
+            delay,
+        )
+        self.on_recover()
+        producer, self.producer = self.producer, None
+        if producer is None:
+            return
+        if not isinstance(exc, KafkaTimeoutError):  # after a timeout the abort would only time out too
+            with contextlib.suppress(KafkaError):
+                producer.abort()
+        try:
+            producer.close()
+        except KafkaError as close_exc:
+            log.warning("%s: closing the old producer failed: %s", self.step, close_exc)
 
     def close(self) -> None:
-        self.producer.close(timeout=10)
+        if self.producer is not None:
+            self.producer.close()
+            self.producer = None
