@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -15,10 +15,10 @@ from events.base import RECEIVED_AT, Message
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
+from events.upcasters import UPCASTERS, Upcasters
 
 M = TypeVar("M", bound=Message)
 Headers = list[tuple[str, bytes]]
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 CONTENT_TYPE = b"application/json"
 
 
@@ -30,40 +30,6 @@ class DecodeError(ValueError):
         super().__init__(reason)
         self.reason = reason
         self.field = field
-
-
-class Upcasters:
-    """Functions that turn version N of a message type into version N+1, applied on read
-    until the current version is reached. Released versions on the topics are never rewritten."""
-
-    def __init__(self) -> None:
-        self._steps: dict[tuple[str, int], Upcaster] = {}
-
-    def register(self, type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
-        def add(fn: Upcaster) -> Upcaster:
-            key = (type_name, from_version)
-            if key in self._steps:
-                raise ValueError(f"an upcaster for {type_name} v{from_version} already exists")
-            self._steps[key] = fn
-            return fn
-
-        return add
-
-    def upcast(self, type_name: str, data: dict[str, Any]) -> dict[str, Any]:
-        while True:
-            version = data.get("schema_version", 1)
-            step = self._steps.get((type_name, version)) if isinstance(version, int) else None
-            if step is None:
-                return data
-            data = step(dict(data))
-            if data.get("schema_version") != version + 1:
-                raise RuntimeError(f"upcaster for {type_name} v{version} did not set v{version + 1}")
-
-    def __bool__(self) -> bool:
-        return bool(self._steps)
-
-
-UPCASTERS = Upcasters()
 
 
 def encode(message: Message) -> bytes:
@@ -194,7 +160,3 @@ def _decode_error(model: type[Message], exc: ValidationError) -> DecodeError:
         problems.append(text)
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return DecodeError(f"invalid {kind}: " + "; ".join(problems) + more, first_field)
-
-
-# The registered upcasters of released events (imported last: they register on UPCASTERS).
-from events import upcasters as _upcasters  # noqa: E402, F401

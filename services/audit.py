@@ -23,49 +23,16 @@ from events.codec import DecodeError, content_hash, decode
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
 from events.facts import REFERENCE_KEY
+from events.identity import submission_id
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
 from projections import case_state
 from services import clients
-from services.runtime.loop import submission_id
+from services.clients import Record
+from services.clients import read_to_end as read
 from services.runtime.store import EMIT, StepStore
 from services.settings import Settings
 from services.steps import NAMES
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes
-
-
-def read(
-    settings: Settings, topic_names: list[str], progress: Callable[[int], None] | None = None
-) -> Iterator[Record]:
-    """Every committed record of these topics, from offset 0 to the end as of now."""
-    consumer = clients.audit_consumer(
-        settings, client_id="accord-audit", max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024
-    )
-    try:
-        parts = [
-            TopicPartition(t, p) for t in topic_names for p in sorted(consumer.partitions_for_topic(t) or [])
-        ]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        ends = consumer.end_offsets(parts)
-        count = 0
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for r in records:
-                    if r.offset < ends[tp]:
-                        yield Record(tp.topic, tp.partition, r.offset, r.value or b"")
-                        count += 1
-            if progress:
-                progress(count)
-    finally:
-        consumer.close()
 
 
 def case_events(settings: Settings, case_id: str) -> list[tuple[Record, Envelope]]:

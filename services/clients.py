@@ -6,9 +6,11 @@ read-only principal when one is configured."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import (
     AuthorizationError,
     KafkaError,
@@ -203,3 +205,39 @@ def admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
     options: dict[str, Any] = {**connection(settings), **bounded(settings), "client_id": "accord"}
     options.update(overrides)
     return KafkaAdminClient(**options)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+def read_to_end(
+    settings: Settings, topic_names: list[str], progress: Callable[[int], None] | None = None
+) -> Iterator[Record]:
+    """Every committed record of these topics, from offset 0 to the end as of now, read as the
+    audit principal (read-only): the one "read everything" loop."""
+    consumer = audit_consumer(
+        settings, client_id="accord-audit", max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024
+    )
+    try:
+        parts = [
+            TopicPartition(t, p) for t in topic_names for p in sorted(consumer.partitions_for_topic(t) or [])
+        ]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        count = 0
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                for r in records:
+                    if r.offset < ends[tp]:
+                        yield Record(tp.topic, tp.partition, r.offset, r.value or b"")
+                        count += 1
+            if progress:
+                progress(count)
+    finally:
+        consumer.close()

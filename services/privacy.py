@@ -23,6 +23,7 @@ from events.envelope import Envelope
 from events.personal import FIELDS, PersonalData, SealedPersonalData, has_personal
 from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS
+from services import clients
 from services.settings import Settings
 
 REDACTED = "XXXX"  # as the CFPB redacts narratives
@@ -216,11 +217,9 @@ def held(settings: Settings, customer_id: str) -> list[dict[str, Any]]:
     """What Accord holds of a customer's personal data, case by case, read from the intake
     topic (where every case's personal data is registered) and opened with the key if it
     still exists: the answer to a subject-access request, or the proof of an erasure."""
-    from services.audit import read  # audit's read-only client: Kafka only when asked
-
     keys = KeyStore(settings)
     out = []
-    for record in read(settings, [STEP_TOPICS["intake"].name]):
+    for record in clients.read_to_end(settings, [STEP_TOPICS["intake"].name]):
         try:
             envelope = decode(Envelope, record.value)
         except DecodeError:

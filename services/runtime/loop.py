@@ -27,6 +27,7 @@ from events.base import Actor, Message
 from events.codec import DecodeError, content_hash, decode, encode
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
+from events.identity import NAMESPACE, submission_id
 from events.personal import PersonalData, SealedPersonalData, has_personal
 from events.submission import ComplaintSubmission
 from events.topics import DEADLETTER, REJECTED, SUBMITTED, by_name, event_topic
@@ -42,7 +43,6 @@ from services.runtime.watermark import Watermark
 from services.settings import Settings
 
 log = logging.getLogger("accord.loop")
-NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4c4f-9a57-2f0b8b7d1e11")
 MODELS: dict[str, type[Message]] = {
     "submission": ComplaintSubmission,
     "command": CommandEnvelope,
@@ -92,10 +92,6 @@ def _module_path(filename: str) -> str:
         if marker in filename:
             return package + "/" + filename.rsplit(marker, 1)[1]
     return os.path.basename(filename)
-
-
-def submission_id(submission: ComplaintSubmission) -> uuid.UUID:
-    return uuid.uuid5(NAMESPACE, f"submission|{submission.channel}|{submission.submission_id}")
 
 
 def _claim_key(identity: str) -> str:

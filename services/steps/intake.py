@@ -5,12 +5,12 @@ A stream is one customer, so repeats are found without a global index."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from events.evaluation import CaseClosed, CaseReopened
+from events.identity import case_id_for
 from events.intake import (
     ComplaintClassified,
     ComplaintRegistered,
@@ -40,11 +40,6 @@ class State:
     open: dict[str, Case] = field(default_factory=dict)
     closed: dict[str, Case] = field(default_factory=dict)
     pending: dict[str, str] = field(default_factory=dict)  # case -> description, until classified
-
-
-def case_id_for(submission: ComplaintSubmission) -> str:
-    digest = hashlib.sha256(f"{submission.channel}|{submission.submission_id}".encode()).hexdigest()
-    return "C" + digest[:15].upper()
 
 
 def _norm(text: str) -> str:
