@@ -35,13 +35,7 @@ def _dump(data: Any) -> str:
 def json_schemas() -> dict[str, dict[str, Any]]:
     """One standalone JSON Schema (draft 2020-12) per top-level message and per event/command."""
     out: dict[str, dict[str, Any]] = {}
-    for cls in (
-        Envelope,
-        CommandEnvelope,
-        ComplaintSubmission,
-        *EVENT_TYPES.values(),
-        *COMMAND_TYPES.values(),
-    ):
+    for cls in _models():
         schema = cls.model_json_schema()
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"urn:accord:schema:{cls.__name__}"
@@ -49,15 +43,13 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     return out
 
 
+def _models() -> list[type[Message]]:
+    return [Envelope, CommandEnvelope, ComplaintSubmission, *EVENT_TYPES.values(), *COMMAND_TYPES.values()]
+
+
 def _components() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for cls in (
-        Envelope,
-        CommandEnvelope,
-        ComplaintSubmission,
-        *EVENT_TYPES.values(),
-        *COMMAND_TYPES.values(),
-    ):
+    for cls in _models():
         schema = cls.model_json_schema(ref_template=REF)
         schemas.update(schema.pop("$defs", {}))
         schemas[cls.__name__] = schema

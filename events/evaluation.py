@@ -33,12 +33,15 @@ class SatisfactionRecorded(Message):
     answered_via: Literal["phone", "sms", "email", "app", "in_branch"]
 
 
+Outcome = Literal["resolved", "resolved_with_relief", "explained", "route_chosen", "withdrawn", "merged"]
+
+
 class CaseClosed(Message):
     """The case closed with an outcome; until `reopen_until` the customer may reopen it."""
 
     type: Literal["CaseClosed"] = "CaseClosed"
     schema_version: Literal[1] = 1
-    outcome: Literal["resolved", "resolved_with_relief", "explained", "route_chosen", "withdrawn", "merged"]
+    outcome: Outcome
     reopen_until: UtcDatetime | None = None
 
 

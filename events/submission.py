@@ -10,13 +10,14 @@ from pydantic import Field, StringConstraints
 from events.base import Channel, ContactMethod, Identifier, Line, Message, Money, PastDatetime, Text
 from events.personal import AnyPersonal, PersonalData
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+
 
 class ContactWindow(Message):
     """When the customer wants to be contacted, in their local time (HH:MM, 24h)."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1, max_length=7
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS), min_length=1, max_length=7)
     start: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "09:00"
     end: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "18:00"
     timezone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]+(/[A-Za-z_+-]+)*$")] = "Asia/Shanghai"

@@ -55,7 +55,7 @@ def summary(view: dict) -> dict:
     }
 
 
-def handler_for(settings: Settings):  # type: ignore[no-untyped-def]
+def handler_for(settings: Settings):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:  # keep request lines out of the logs
             pass

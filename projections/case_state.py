@@ -93,7 +93,7 @@ def apply_in_place(out: View, envelope: Envelope) -> View:
     out["events"].append(event_id)
     out["last_key"] = max(out["last_key"], sort_key(envelope))
     e = envelope.event
-    kind = e.type  # type: ignore[union-attr]
+    kind = e.type
     at = _iso(envelope.occurred_at)
     out["updated_at"] = max(filter(None, [out["updated_at"], at]))
     out["step"] = envelope.step  # the step of the latest event, in canonical order
@@ -182,7 +182,7 @@ def _facts_requested(v: View, e: Any, at: str) -> None:
         v["status"] = "awaiting_facts"
 
 
-def _plan_status(status: str, case_status: str | None = None):  # type: ignore[no-untyped-def]
+def _plan_status(status: str, case_status: str | None = None):
     def handle(v: View, e: Any, at: str) -> None:
         if v["plan"] is not None and v["plan"]["plan_id"] == e.plan_id:
             v["plan"]["status"] = status
@@ -234,7 +234,7 @@ def _escalated(v: View, e: Any, at: str) -> None:
     v["escalated"] = True
 
 
-def _deadline(field: str):  # type: ignore[no-untyped-def]
+def _deadline(field: str):
     def handle(v: View, e: Any, at: str) -> None:
         target = v["deadline"] if e.deadline == "decision" else v["first_contact_deadline"]
         kind = e.type

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,17 +89,17 @@ class ViewStore:
         conn.execute("PRAGMA synchronous=NORMAL")
         return cls(conn, "sqlite", prefix)
 
-    def _tx(self):  # type: ignore[no-untyped-def]
+    def _tx(self):
         store = self
 
         class Tx:
-            def __enter__(self):  # type: ignore[no-untyped-def]
+            def __enter__(self):
                 self.cur = store.conn.cursor()
                 if store.dialect == "sqlite":
                     self.cur.execute("BEGIN IMMEDIATE")
                 return self.cur
 
-            def __exit__(self, kind, exc, tb):  # type: ignore[no-untyped-def]
+            def __exit__(self, kind, exc, tb):
                 if kind is None:
                     store.conn.commit() if store.dialect == "postgres" else self.cur.execute("COMMIT")
                 else:
@@ -137,8 +137,8 @@ class ViewStore:
         self,
         views: dict[str, View],
         positions: dict[tuple[str, int], int],
-        events: list[tuple[str, str, str]] = (),
-    ) -> None:  # type: ignore[assignment]
+        events: Sequence[tuple[str, str, str]] = (),
+    ) -> None:
         """The changed views, their new events and the next offsets to read, in one transaction."""
         p = self.p
         names = ", ".join(COLUMNS)

@@ -25,7 +25,7 @@ from events.envelope import Envelope
 from events.facts import REFERENCE_KEY
 from events.identity import submission_id
 from events.submission import ComplaintSubmission
-from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
+from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED, event_topic
 from projections import case_state
 from services import clients
 from services.clients import Record
@@ -58,14 +58,14 @@ def timeline(settings: Settings, case_id: str) -> list[dict[str, Any]]:
     rows = []
     for record, e in case_events(settings, case_id):
         event = e.event
-        details = event.model_dump(mode="json", exclude={"type", "schema_version"})  # type: ignore[union-attr]
+        details = event.model_dump(mode="json", exclude={"type", "schema_version"})
         rows.append(
             {
                 "occurred_at": e.occurred_at.isoformat().replace("+00:00", "Z"),
                 "step": e.step,
                 "sequence": e.sequence,
                 "type": event.type,
-                "actor": f"{e.actor.kind}:{e.actor.id}",  # type: ignore[union-attr]
+                "actor": f"{e.actor.kind}:{e.actor.id}",
                 "caused_by": str(e.causation_id) if e.causation_id else None,
                 "event_id": str(e.event_id),
                 "position": f"{record.topic}[{record.partition}]@{record.offset}",
@@ -339,7 +339,7 @@ def _published(settings: Settings, store: StepStore, step: str) -> int:
     group = f"accord-relay-{step}-{meta[0][1].data.decode()}"
     probe = clients.audit_consumer(settings, group_id=group, client_id="accord-audit")
     try:
-        committed = probe.committed(TopicPartition(STEP_TOPICS[step].name, 0))
+        committed = probe.committed(TopicPartition(event_topic(step).name, 0))
     finally:
         probe.close()
     return (committed or 1) - 1

@@ -249,7 +249,7 @@ def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
 
     kind, _, actor_id = args.actor.partition(":")
     try:
-        command = publish.reference(Path(args.file), Actor(kind=kind, id=actor_id))  # type: ignore[arg-type]
+        command = publish.reference(Path(args.file), Actor(kind=kind, id=actor_id))
     except (OSError, ValueError, DecodeError) as exc:
         say(f"not loaded: {getattr(exc, 'reason', exc)}")
         return 2

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, cast
 
 from events.base import Actor, Money
 from events.codec import decode
@@ -127,7 +128,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         operator = Actor(kind="staff", id="OPS-01")
         publish.send(producer, publish.reference(SAMPLE_REFERENCE, operator)).get(timeout=30)
 
-        def show(case: str, *types: str) -> object:
+        def show(case: str, *types: str) -> Any:
             event = watcher.wait(case, *types, timeout_s=60).event
             fields = {
                 k: v
@@ -157,7 +158,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
             show(case, "ComplaintClassified")
             show(case, "DeadlineStarted")
             assigned = show(case, "CaseAssigned")
-            handler = Actor(kind="staff", id=assigned.handler_id)  # type: ignore[attr-defined]
+            handler = Actor(kind="staff", id=assigned.handler_id)
             act(case, RecordContactAttempt(method="phone", outcome="reached"), handler)
             show(case, "ContactAttempted")
             show(case, "DeadlineMet")
@@ -176,10 +177,10 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         )
         say(f"\n-- {credit}: the credit dispute (worked case 1)")
         asked = show(credit, "FactsRequested")
-        say(f"   planning proposes nothing yet: it waits for {', '.join(asked.missing)}")  # type: ignore[attr-defined]
+        say(f"   planning proposes nothing yet: it waits for {', '.join(asked.missing)}")
         act(credit, RecordFacts(summary="Loan ledger read", ledger=DEMO_LEDGER["loan"]), credit_handler)
         plan = show(credit, "PlanProposed")
-        terms = plan.terms  # type: ignore[attr-defined]
+        terms = plan.terms
         say(
             f"   offer: {terms.term_months} monthly instalments of {terms.instalments[0].amount.amount} "
             f"{terms.balance.currency}, fees/interest {terms.fees_and_interest}"
@@ -194,7 +195,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
             credit,
             CounterPlan(
                 plan_id=plan.plan_id,
-                counter=CounterOffer(  # type: ignore[attr-defined]
+                counter=CounterOffer(
                     summary="We can pay 10,000 a month", amount=Money(amount=Decimal("10000"))
                 ),
             ),
@@ -202,15 +203,15 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         )
         show(credit, "PlanCountered")
         revised = show(credit, "PlanRevised")
-        say(f"   revised: {revised.terms.term_months} months")  # type: ignore[attr-defined]
-        act(credit, AcceptPlan(plan_id=revised.plan_id), customer)  # type: ignore[attr-defined]
+        say(f"   revised: {revised.terms.term_months} months")
+        act(credit, AcceptPlan(plan_id=revised.plan_id), customer)
         show(credit, "PlanAccepted")
         show(credit, "ExecutionStarted")
         act(
             credit,
             RecordPayment(
                 payment_id=f"PAY-{RUN}",
-                amount=revised.terms.balance,  # type: ignore[attr-defined]
+                amount=revised.terms.balance,
                 paid_at=datetime.now(UTC),
             ),
             staff,
@@ -222,17 +223,17 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
         act(
             wealth,
             RecordFacts(summary="Customer expected a fixed return", ledger=DEMO_LEDGER["wealth"]),
-            Actor(kind="staff", id=watcher.latest(wealth, "CaseAssigned").event.handler_id),
-        )  # type: ignore[union-attr]
+            Actor(kind="staff", id=cast(Any, watcher.latest(wealth, "CaseAssigned")).event.handler_id),
+        )
         explained = show(wealth, "PlanProposed")
-        risk = explained.terms  # type: ignore[attr-defined]
+        risk = explained.terms
         say(
             f"   {risk.product_name}: {risk.risk_rating}, {len(risk.market_data)} market figures, from "
             f"{risk.reference.dataset_id} version {risk.reference.version} as of {risk.reference.as_of}"
         )
         act(
             wealth, AcceptPlan(plan_id=explained.plan_id), Actor(kind="customer", id=submitted[1].customer_id)
-        )  # type: ignore[attr-defined]
+        )
         show(wealth, "PlanAccepted")
         show(wealth, "PlanCompleted")
         # 3. The fee charged twice: a refund, executed and confirmed.
@@ -243,9 +244,9 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
             Actor(kind="staff", id="H-002"),
         )
         refund = show(fee, "PlanProposed")
-        act(fee, AcceptPlan(plan_id=refund.plan_id), Actor(kind="customer", id=submitted[2].customer_id))  # type: ignore[attr-defined]
+        act(fee, AcceptPlan(plan_id=refund.plan_id), Actor(kind="customer", id=submitted[2].customer_id))
         paid = show(fee, "RedressPaid")
-        act(fee, ConfirmRedress(reference=paid.reference), supervisor)  # type: ignore[attr-defined]
+        act(fee, ConfirmRedress(reference=paid.reference), supervisor)
         show(fee, "PlanCompleted")
         say("\n-- effect evaluation")
         for case, submission, score in zip(cases, submitted, (5, 4, 5), strict=True):
@@ -255,7 +256,7 @@ def run(settings: Settings, say: Callable[[str], None]) -> int:
                 RecordSatisfaction(
                     survey_id=survey.survey_id,
                     csat=score,
-                    nps=score * 2,  # type: ignore[attr-defined]
+                    nps=score * 2,
                     comment="Thank you",
                 ),
                 Actor(kind="customer", id=submission.customer_id),

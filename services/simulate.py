@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kafka import TopicPartition
 
@@ -93,7 +93,10 @@ class Row:
         }
         product = re.sub(r"[^A-Za-z0-9]+", "-", self.product).strip("-")[:60] or "unknown"
         return LedgerReading(
-            as_of=at.date(), product=product, annual_rate=Decimal(SIMULATED_LEDGER["annual_rate"]), **money
+            as_of=at.date(),
+            product=product,
+            annual_rate=Decimal(SIMULATED_LEDGER["annual_rate"]),
+            **cast(dict[str, Any], money),
         )
 
     def submission(self) -> ComplaintSubmission:
@@ -186,8 +189,9 @@ class Driver:
         row = self.by_case.get(e.case_id)
         if row is None:
             return
-        case, event, at = e.case_id, e.event, e.occurred_at
-        kind = event.type  # type: ignore[union-attr]
+        case, at = e.case_id, e.occurred_at
+        event: Any = e.event  # its type is told by `kind`
+        kind = event.type
         customer = Actor(kind="customer", id=f"CFPB-C{row.complaint_id}")
         hour = timedelta(hours=1)
         if kind == "CaseAssigned":
@@ -212,15 +216,15 @@ class Driver:
                 "ledger",
             )
         elif kind == "PlanProposed":
-            if event.terms.kind == "repayment_restructuring":  # type: ignore[union-attr]
-                self.balances[case] = event.terms.balance  # type: ignore[union-attr]
-            if event.needs_approval:  # type: ignore[union-attr]
-                self.act(case, ApprovePlan(plan_id=event.plan_id), SUPERVISOR, at, "approve")  # type: ignore[union-attr]
+            if event.terms.kind == "repayment_restructuring":
+                self.balances[case] = event.terms.balance
+            if event.needs_approval:
+                self.act(case, ApprovePlan(plan_id=event.plan_id), SUPERVISOR, at, "approve")
         elif kind == "PlanOffered":
             if row.response == "In progress":
                 self.done.add(case)  # the company had not finished: the offer stays open
             else:
-                self.act(case, AcceptPlan(plan_id=event.plan_id), customer, at + hour, "accept")  # type: ignore[union-attr]
+                self.act(case, AcceptPlan(plan_id=event.plan_id), customer, at + hour, "accept")
         elif kind == "ExecutionStarted" and case in self.balances:
             self.act(
                 case,
@@ -232,14 +236,14 @@ class Driver:
                 "pay",
             )
         elif kind == "RedressPaid":
-            self.act(case, ConfirmRedress(reference=event.reference), FINANCE, at + hour, "confirm")  # type: ignore[union-attr]
+            self.act(case, ConfirmRedress(reference=event.reference), FINANCE, at + hour, "confirm")
         elif kind == "SurveySent":
             day = timedelta(days=1)
             if row.disputed == "Yes":
                 self.act(
                     case,
                     RecordSatisfaction(survey_id=event.survey_id, csat=1, nps=0),
-                    customer,  # type: ignore[union-attr]
+                    customer,
                     at + day,
                     "survey",
                 )
@@ -254,7 +258,7 @@ class Driver:
                 self.act(
                     case,
                     RecordSatisfaction(survey_id=event.survey_id, csat=4, nps=8),
-                    customer,  # type: ignore[union-attr]
+                    customer,
                     at + day,
                     "survey",
                 )

@@ -49,14 +49,14 @@ class Watcher:
         return count
 
     def types(self, case_id: str) -> list[str]:
-        return [e.event.type for e in self.cases.get(case_id, [])]  # type: ignore[union-attr]
+        return [e.event.type for e in self.cases.get(case_id, [])]
 
     def wait(self, case_id: str, *types: str, timeout_s: float = 60.0) -> Envelope:
         """The first event of the case whose type is one of `types`, waiting up to timeout_s."""
         deadline = time.monotonic() + timeout_s
         while True:
             for envelope in self.cases.get(case_id, []):
-                if envelope.event.type in types:  # type: ignore[union-attr]
+                if envelope.event.type in types:
                     return envelope
             if time.monotonic() > deadline:
                 raise TimeoutError(
@@ -66,7 +66,7 @@ class Watcher:
             self.poll()
 
     def latest(self, case_id: str, type_name: str) -> Envelope | None:
-        found = [e for e in self.cases.get(case_id, []) if e.event.type == type_name]  # type: ignore[union-attr]
+        found = [e for e in self.cases.get(case_id, []) if e.event.type == type_name]
         return found[-1] if found else None
 
     def close(self) -> None:

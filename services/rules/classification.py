@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from events.base import Category, Complexity, Priority
 from events.submission import ComplaintSubmission
 
 VERSION = "classify-2026.2"
 
 # (category, words that point to it), checked in order; first match wins.
-CATEGORY_WORDS: list[tuple[str, tuple[str, ...]]] = [
+CATEGORY_WORDS: list[tuple[Category, tuple[str, ...]]] = [
     ("fraud", ("fraud", "scam", "identity theft", "unauthori", "stolen", "诈骗", "盗刷", "冒用")),
     ("credit_card", ("credit card", "prepaid card", "信用卡", "card instalment")),
     ("wealth_management", ("wealth", "fund", "investment", "理财", "基金", "securities", "annuity")),
@@ -56,7 +57,7 @@ CATEGORY_WORDS: list[tuple[str, tuple[str, ...]]] = [
 # A product catalogue wins over words: exact product names (lower case) and their category.
 # It holds the US CFPB product names, so the public CFPB data classifies as documented in
 # docs/cfpb.md; a bank adds its own product names here.
-PRODUCTS: dict[str, str] = {
+PRODUCTS: dict[str, Category] = {
     "credit card": "credit_card",
     "credit card or prepaid card": "credit_card",
     "prepaid card": "credit_card",
@@ -77,7 +78,7 @@ PRODUCTS: dict[str, str] = {
 }
 
 
-def category(submission: ComplaintSubmission) -> tuple[str, str]:
+def category(submission: ComplaintSubmission) -> tuple[Category, str]:
     known = PRODUCTS.get((submission.product or "").strip().lower())
     if known:
         return known, "product catalogue"
@@ -94,11 +95,13 @@ def category(submission: ComplaintSubmission) -> tuple[str, str]:
     return "other", "no category words found"
 
 
-def classify(submission: ComplaintSubmission) -> tuple[str, str, str, list[str]]:
+def classify(submission: ComplaintSubmission) -> tuple[Category, Complexity, Priority, list[str]]:
     """(category, complexity, priority, reasons)."""
     cat, why = category(submission)
     amount = submission.amount_disputed.amount if submission.amount_disputed else Decimal(0)
     reasons = [f"category {cat}: {why}"]
+    complexity: Complexity
+    priority: Priority
     if cat == "fraud" or amount >= Decimal("500000"):
         complexity = "especially_complex"
         reasons.append("fraud or amount >= 500,000")

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
 
 from events.base import Money
 from events.facts import LedgerReading, MarketPoint, ProductRecord, ReferenceCitation
@@ -71,7 +72,7 @@ class Offer:
     currency: str | None = None  # of the figures, when they came with one
 
 
-def _treatment(card: bool, round_: int) -> str:
+def _treatment(card: bool, round_: int) -> Literal["waived", "frozen", "accrue"]:
     if card:
         return "frozen" if round_ < 3 else "waived"
     return "waived" if round_ >= 3 else "accrue"
@@ -255,7 +256,9 @@ def propose(
         else:
             assert facts.amount is not None  # `missing` said so
             amount, currency, source = facts.amount, facts.currency, "as the customer stated it"
-        kind = "refund" if facts.category == "fees_and_charges" else "compensation"
+        kind: Literal["refund", "compensation"] = (
+            "refund" if facts.category == "fees_and_charges" else "compensation"
+        )
         rationale = [f"{facts.category}: return the disputed amount of {amount} {currency} {source}"]
         if counter and counter.amount and counter.amount.amount <= amount * Decimal("1.10"):
             amount = counter.amount.amount

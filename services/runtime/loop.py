@@ -24,6 +24,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from events.base import Actor, Message
+from events.base import Step as StepName
 from events.codec import DecodeError, content_hash, decode, encode
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
@@ -405,7 +406,7 @@ class Runner:
                 event_id=uuid.uuid5(NAMESPACE, f"{self.name}|{key}|{stream.version}|{index}"),
                 case_id=case_id,
                 occurred_at=now,
-                step=self.name,
+                step=cast(StepName, self.name),
                 sequence=sequence + 1,
                 correlation_id=correlation or uuid.uuid5(NAMESPACE, f"case|{case_id}"),
                 causation_id=causation,
@@ -414,7 +415,7 @@ class Runner:
                 prev_hash=previous,
                 cause_hash=cause_hash,
                 personal=self._seal(emit.personal, customer_id),
-                event=emit.event,  # type: ignore[arg-type]
+                event=emit.event,
             )
             data = encode(envelope)
             chains[case_id] = (sequence + 1, content_hash(data))
@@ -427,7 +428,7 @@ class Runner:
                     case_id,
                     data,
                 )
-            )  # type: ignore[union-attr]
+            )
         if not items:
             return "no-op"
         try:
@@ -443,7 +444,7 @@ class Runner:
         for emit in emits:
             metrics.EMITTED.labels(self.name, type(emit.event).__name__).inc()
             if type(emit.event).__name__ == "CommandRejected":
-                metrics.COMMANDS_REFUSED.labels(self.name, emit.event.command_type).inc()  # type: ignore[attr-defined]
+                metrics.COMMANDS_REFUSED.labels(self.name, emit.event.command_type).inc()
         self._set_timer(key, stream)
         return "recorded" if emits else "noted"
 
@@ -660,11 +661,11 @@ def _decode_input(topic: str, data: bytes | None, received_at: datetime | None =
     return cast(Input, decode(MODELS[kind], data, received_at=received_at if kind != "event" else None))
 
 
-def _type_of(message: Message) -> str:
+def _type_of(message: Input | Message) -> str:
     if isinstance(message, Envelope):
-        return message.event.type  # type: ignore[union-attr,no-any-return]
+        return message.event.type
     if isinstance(message, CommandEnvelope):
-        return message.command.type  # type: ignore[union-attr,no-any-return]
+        return str(message.command.type)
     return type(message).__name__
 
 

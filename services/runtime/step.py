@@ -71,7 +71,7 @@ def refuse(message: Input, reason: str) -> list[Emit]:
         Emit(
             CommandRejected(
                 command_id=message.command_id,
-                command_type=message.command.type,  # type: ignore[union-attr]
+                command_type=message.command.type,
                 reason=reason[:200],
             )
         )

@@ -8,11 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from events.base import ContactMethod
 from events.commands import EscalateCase, RecordSatisfaction, ReopenCase
 from events.evaluation import (
     CaseClosed,
     CaseEscalated,
     CaseReopened,
+    Outcome,
     SatisfactionRecorded,
     SurveySent,
 )
@@ -43,7 +45,7 @@ class State:
     answered: bool = True
     closed: bool = False
     reopen_until: datetime | None = None
-    survey_method: str = "app"
+    survey_method: ContactMethod = "app"
     respond_by: datetime | None = None
 
 
@@ -94,7 +96,7 @@ def next_due(state: State) -> datetime | None:
     return state.respond_by
 
 
-def _outcome(state: State) -> str:
+def _outcome(state: State) -> Outcome:
     if state.plan_kind in RELIEF:
         return "resolved_with_relief"
     return "explained" if state.plan_kind == "risk_explanation" else "resolved"

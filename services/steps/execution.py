@@ -52,7 +52,7 @@ class State:
     known: bool = False
     customer_id: str | None = None
     offers: dict[str, object] = field(default_factory=dict)  # plan id -> terms
-    plan_id: str | None = None
+    plan_id: str = ""  # the plan being carried out; empty before one is accepted
     kind: str | None = None
     currency: str = "CNY"
     schedule: tuple[Instalment, ...] = ()
@@ -168,9 +168,9 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
         if state.status != "awaiting_confirmation" or command.reference != state.reference:
             return refuse(message, f"no redress {command.reference} awaits confirmation")
         return [
-            Emit(RedressConfirmed(plan_id=state.plan_id, reference=command.reference)),  # type: ignore[arg-type]
+            Emit(RedressConfirmed(plan_id=state.plan_id, reference=command.reference)),
             Emit(PlanCompleted(plan_id=state.plan_id)),
-        ]  # type: ignore[arg-type]
+        ]
     if isinstance(command, RecordPayment):
         if state.status != "running" or not state.schedule:
             return refuse(message, "no repayment plan is running for this case")
@@ -195,7 +195,7 @@ def _apply_payment(state: State, payment: RecordPayment, actor: object) -> list[
                 PaymentMatched(
                     plan_id=state.plan_id,
                     payment_id=payment.payment_id,
-                    instalment=inst.number,  # type: ignore[arg-type]
+                    instalment=inst.number,
                     amount=Money(amount=take, currency=state.currency),
                     paid_at=payment.paid_at,
                     instalment_settled=schedule[index].settled,
@@ -205,13 +205,13 @@ def _apply_payment(state: State, payment: RecordPayment, actor: object) -> list[
     percent = _percent(tuple(schedule))
     for mark in MILESTONES:
         if percent >= mark and mark not in state.milestones:
-            out.append(Emit(MilestoneReached(plan_id=state.plan_id, percent_done=mark)))  # type: ignore[arg-type]
+            out.append(Emit(MilestoneReached(plan_id=state.plan_id, percent_done=mark)))
             out.append(
                 Emit(
                     ProgressNotified(
                         plan_id=state.plan_id,
                         percent_done=mark,
-                        method="app",  # type: ignore[arg-type]
+                        method="app",
                         message=f"Your repayment plan is {mark}% done.",
                     )
                 )
@@ -222,12 +222,12 @@ def _apply_payment(state: State, payment: RecordPayment, actor: object) -> list[
                 ProgressNotified(
                     plan_id=state.plan_id,
                     percent_done=100,
-                    method="app",  # type: ignore[arg-type]
+                    method="app",
                     message="Your repayment plan is complete.",
                 )
             )
         )
-        out.append(Emit(PlanCompleted(plan_id=state.plan_id)))  # type: ignore[arg-type]
+        out.append(Emit(PlanCompleted(plan_id=state.plan_id)))
     return out
 
 
@@ -243,19 +243,22 @@ def _missed(state: State, now: datetime, rules: Settings) -> list[Emit]:
                 Emit(
                     InstalmentMissed(
                         plan_id=state.plan_id,
-                        instalment=inst.number,  # type: ignore[arg-type]
+                        instalment=inst.number,
                         due_on=inst.due_on,
                         missed_count=missed,
                     )
                 )
             )
     if out and missed >= rules.default_tolerance_missed:
-        arrears = sum((i.amount - i.paid) for i in state.schedule if not i.settled and i.due_on < now.date())
+        arrears = sum(
+            ((i.amount - i.paid) for i in state.schedule if not i.settled and i.due_on < now.date()),
+            Decimal(0),
+        )
         out.append(
             Emit(
                 PlanDefaulted(
                     plan_id=state.plan_id,
-                    missed_instalments=missed,  # type: ignore[arg-type]
+                    missed_instalments=missed,
                     arrears=Money(amount=arrears, currency=state.currency),
                 )
             )

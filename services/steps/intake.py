@@ -67,7 +67,7 @@ def evolve(state: State, message: Input) -> State:
     if isinstance(message, ComplaintSubmission):
         return state if state.customer_id else replace(state, customer_id=message.customer_id)
     event = event_of(message)
-    case_id = getattr(message, "case_id", None)
+    case_id = str(getattr(message, "case_id", ""))
     if isinstance(event, ComplaintRegistered):
         return replace(
             state, customer_id=event.customer_id, pending={**state.pending, case_id: event.description}

@@ -31,7 +31,7 @@ from events.planning import (
     RouteChosen,
     RoutesOffered,
 )
-from events.plans import CounterOffer
+from events.plans import CounterOffer, Route
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules import plans
 from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
@@ -49,7 +49,7 @@ EVENTS_IN = (ComplaintRegistered, ComplaintClassified, FactsLearned, PlanDefault
 COMMAND_TYPES = (ApprovePlan, AcceptPlan, RejectPlan, CounterPlan, ChooseRoute, LoadReferenceData)
 BANK = Actor(kind="system", id="planning")
 SHARED = REFERENCE_KEY  # the stream whose state (the current reference data) every decision reads
-ROUTES = ["higher_level_review", "mediation", "arbitration", "litigation"]
+ROUTES: list[Route] = ["higher_level_review", "mediation", "arbitration", "litigation"]
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
         return refuse(message, f"unknown case {case_id}")
     if state.closed:
         return refuse(message, f"case {case_id} is closed")
-    plan_id = getattr(command, "plan_id", None)
+    plan_id = str(getattr(command, "plan_id", ""))
     if isinstance(command, ApprovePlan):
         if actor.kind != "staff":
             return refuse(message, "only a supervisor can approve a plan")

@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from events.base import Policy
 from events.commands import ExtendDeadline, PauseClock, ResumeClock
 from events.contact import CaseAssigned, ContactAttempted, FactsLearned
 from events.evaluation import CaseClosed
 from events.intake import ComplaintRegistered, NewFactsReported
 from events.planning import PlanOffered, RouteChosen
 from events.sla import (
+    Deadline,
     DeadlineBreached,
     DeadlineExtended,
     DeadlineMet,
@@ -79,8 +81,8 @@ class Clock:
 class State:
     registered: bool = False
     customer_id: str | None = None
-    policy: str = "CN-2020"
-    clocks: dict[str, Clock] = field(default_factory=dict)
+    policy: Policy = "CN-2020"
+    clocks: dict[Deadline, Clock] = field(default_factory=dict)
     closed: bool = False
     decided_at: datetime | None = None  # when the decision was made (may precede registration)
 
@@ -101,7 +103,7 @@ def initial() -> State:
     return State()
 
 
-def _set(state: State, name: str, clock: Clock) -> State:
+def _set(state: State, name: Deadline, clock: Clock) -> State:
     return replace(state, clocks={**state.clocks, name: clock})
 
 
@@ -113,7 +115,7 @@ def evolve(state: State, message: Input) -> State:
         return replace(state, registered=True, customer_id=e.customer_id, policy=e.policy)
     if isinstance(e, CaseClosed):
         return replace(state, closed=True)
-    clock = state.clocks.get(getattr(e, "deadline", ""))
+    clock = state.clocks.get(getattr(e, "deadline", "decision")) if hasattr(e, "deadline") else None
     if isinstance(e, DeadlineStarted | DeadlineRestarted):
         return _set(state, e.deadline, Clock(started_at=e.started_at, due_at=e.due_at))
     if clock is None:
@@ -157,7 +159,7 @@ def next_due(state: State) -> datetime | None:
     return min(times) if times else None
 
 
-def _met(state: State, name: str, now: datetime) -> list[Emit]:
+def _met(state: State, name: Deadline, now: datetime) -> list[Emit]:
     clock = state.clocks.get(name)
     if clock is None or clock.met:
         return []
@@ -233,10 +235,10 @@ def decide(state: State, message: Input, now: datetime, rules: Settings) -> list
             return refuse(message, f"the deadline was already extended as {command.tier}")
         if command.tier == "especially_complex" and "complex" not in clock.tiers:
             return refuse(message, "extend as complex first; especially complex is a further extension")
-        due = deadlines.extended_due(state.policy, clock.started_at, command.tier, clock.due_at)
-        if due is None:
+        extended = deadlines.extended_due(state.policy, clock.started_at, command.tier, clock.due_at)
+        if extended is None:
             return refuse(message, f"policy {state.policy} allows no {command.tier} extension")
-        due += timedelta(seconds=clock.paused_seconds)
+        due = extended + timedelta(seconds=clock.paused_seconds)
         return [
             Emit(
                 DeadlineExtended(
