@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from services.rules.model import Rules
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -83,6 +85,19 @@ class Settings(BaseModel):
                 f"broker_sasl_port {self.broker_sasl_port} collides with the broker or controller port"
             )
         return self
+
+    def rules(self) -> Rules:
+        """What the step cores decide with: the policy settings only."""
+        return Rules(
+            policy=self.policy,
+            first_contact_hours=self.first_contact_hours,
+            handler_rota=tuple(self.handler_rota),
+            approval_limit=self.approval_limit,
+            max_rounds=self.max_rounds,
+            reopen_days=self.reopen_days,
+            awaiting_customer_counts=self.awaiting_customer_counts,
+            default_tolerance_missed=self.default_tolerance_missed,
+        )
 
     @property
     def handler_rota(self) -> list[tuple[str, str]]:

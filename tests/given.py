@@ -9,10 +9,11 @@ from typing import Any
 from events.base import Actor, Message
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
+from services.rules.model import Rules
 from services.settings import Settings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-RULES = Settings.from_env({})
+RULES = Settings.from_env({}).rules()
 STAFF = Actor(kind="staff", id="H-001")
 CUSTOMER = Actor(kind="customer", id="CUST-1")
 
@@ -50,7 +51,7 @@ def given(step: Any, *messages: Any) -> Any:
     return state
 
 
-def when(step: Any, state: Any, message: Any, now: datetime = T0, rules: Settings = RULES) -> list[Message]:
+def when(step: Any, state: Any, message: Any, now: datetime = T0, rules: Rules = RULES) -> list[Message]:
     """The events the step emits for `message` (the runtime folds the input in first)."""
     return [emit.event for emit in step.decide(step.evolve(state, message), message, now, rules)]
 

@@ -156,6 +156,7 @@ class Runner:
         self.step = step
         self.name: str = step.STEP
         self.settings = settings
+        self.rules = settings.rules()  # the core sees the policy settings, never the rest
         self.clock = clock or SystemClock()
         self.store = StepStore.open(self.name, settings.data_dir, settings.database_url)
         self.cache: OrderedDict[str, Stream] = OrderedDict()
@@ -388,7 +389,7 @@ class Runner:
         shared = getattr(self.step, "SHARED", None)
         if shared is not None and key != shared:
             core = self.step.with_shared(core, self.load(shared).core)  # e.g. planning's reference data
-        emits = self.step.decide(core, message, now, self.settings)
+        emits = self.step.decide(core, message, now, self.rules)
         items: list[Item] = [seen] if seen is not None else []
         chains = dict(stream.chains)
         actor_default = (

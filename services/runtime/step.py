@@ -14,7 +14,7 @@ from events.commands import CommandEnvelope
 from events.envelope import Envelope
 from events.personal import PersonalData, SealedPersonalData
 from events.submission import ComplaintSubmission
-from services.settings import Settings
+from services.rules.model import Rules
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Step(Protocol):
     def route(self, message: Input) -> str | None: ...
     def initial(self) -> Any: ...
     def evolve(self, state: Any, message: Input) -> Any: ...
-    def decide(self, state: Any, message: Input, now: datetime, rules: Settings) -> list[Emit]: ...
+    def decide(self, state: Any, message: Input, now: datetime, rules: Rules) -> list[Emit]: ...
 
 
 def case_of(message: Input) -> str | None:

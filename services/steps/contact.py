@@ -6,6 +6,7 @@ conflict of interest are never assigned."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -28,8 +29,8 @@ from events.evaluation import CaseClosed, CaseReopened
 from events.intake import ComplaintRegistered
 from events.submission import ContactPreference
 from events.topics import COMMANDS, STEP_TOPICS
+from services.rules.model import Rules
 from services.runtime.step import Emit, Input, case_of, command_of, event_of, refuse
-from services.settings import Settings
 
 STEP = "contact"
 INPUTS = (STEP_TOPICS["intake"].name, COMMANDS.name, STEP_TOPICS["evaluation"].name)
@@ -91,7 +92,7 @@ def evolve(state: State, message: Input) -> State:
 
 
 def pick_handler(
-    case_id: str, rota: list[tuple[str, str]], exclude: frozenset[str]
+    case_id: str, rota: Sequence[tuple[str, str]], exclude: frozenset[str]
 ) -> tuple[str, str] | None:
     """A deterministic rota: the case id chooses the starting point; conflicts are skipped."""
     if not rota:
@@ -104,7 +105,7 @@ def pick_handler(
     return None
 
 
-def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
+def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
     event = event_of(message)
     case_id = case_of(message) or ""
     due = now + timedelta(hours=rules.first_contact_hours)

@@ -22,8 +22,8 @@ from events.execution import ExecutionStarted, PlanCompleted
 from events.intake import ComplaintRegistered
 from events.planning import RouteChosen
 from events.topics import COMMANDS, STEP_TOPICS
+from services.rules.model import Rules
 from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
-from services.settings import Settings
 
 STEP = "evaluation"
 INPUTS = (
@@ -102,7 +102,7 @@ def _outcome(state: State) -> Outcome:
     return "explained" if state.plan_kind == "risk_explanation" else "resolved"
 
 
-def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
+def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
     e = event_of(message)
     case_id = case_of(message)
     window = now + timedelta(days=rules.reopen_days)

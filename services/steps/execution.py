@@ -26,8 +26,8 @@ from events.execution import (
 from events.planning import PlanAccepted, PlanProposed, PlanRevised
 from events.plans import Redress, RepaymentRestructuring
 from events.topics import COMMANDS, STEP_TOPICS
+from services.rules.model import Rules
 from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
-from services.settings import Settings
 
 STEP = "execution"
 INPUTS = (STEP_TOPICS["planning"].name, STEP_TOPICS["evaluation"].name, COMMANDS.name)
@@ -141,7 +141,7 @@ def next_due(state: State) -> datetime | None:
     return datetime.combine(min(i.due_on for i in open_) + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
+def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
     e = event_of(message)
     if isinstance(e, PlanAccepted):
         terms = state.offers.get(e.plan_id)
@@ -231,7 +231,7 @@ def _apply_payment(state: State, payment: RecordPayment, actor: object) -> list[
     return out
 
 
-def _missed(state: State, now: datetime, rules: Settings) -> list[Emit]:
+def _missed(state: State, now: datetime, rules: Rules) -> list[Emit]:
     if state.status != "running" or state.closed:
         return []
     out: list[Emit] = []

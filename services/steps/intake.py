@@ -21,8 +21,8 @@ from events.personal import has_personal
 from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS, SUBMITTED
 from services.rules import classification
+from services.rules.model import Rules
 from services.runtime.step import Emit, Input, event_of
-from services.settings import Settings
 
 STEP = "intake"
 INPUTS = (SUBMITTED.name, STEP_TOPICS["evaluation"].name)
@@ -90,7 +90,7 @@ def evolve(state: State, message: Input) -> State:
     return state
 
 
-def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
+def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
     if not isinstance(message, ComplaintSubmission):
         return []
     category, complexity, priority, reasons = classification.classify(message)

@@ -34,8 +34,8 @@ from events.planning import (
 from events.plans import CounterOffer, Route
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules import plans
+from services.rules.model import Rules
 from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
-from services.settings import Settings
 
 STEP = "planning"
 INPUTS = (
@@ -174,7 +174,7 @@ def _facts(state: State) -> plans.Facts:
 
 
 def _offer_round(
-    state: State, round_: int, now: datetime, rules: Settings, counter: CounterOffer | None = None
+    state: State, round_: int, now: datetime, rules: Rules, counter: CounterOffer | None = None
 ) -> list[Emit]:
     """Propose (round 1) or revise (later rounds) and, unless it needs approval, offer it."""
     if round_ > rules.max_rounds:
@@ -224,7 +224,7 @@ def _offer_round(
     return out
 
 
-def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
+def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
     e = event_of(message)
     case_id = case_of(message) or ""
     # Topics are read in no fixed order, so the facts (contact) may arrive before the

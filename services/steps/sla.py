@@ -29,8 +29,8 @@ from events.sla import (
 )
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules import deadlines
+from services.rules.model import Rules
 from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
-from services.settings import Settings
 
 STEP = "sla"
 INPUTS = (
@@ -166,7 +166,7 @@ def _met(state: State, name: Deadline, now: datetime) -> list[Emit]:
     return [Emit(DeadlineMet(deadline=name, met_at=now, due_at=clock.due_at))]
 
 
-def decide(state: State, message: Input, now: datetime, rules: Settings) -> list[Emit]:
+def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
     e = event_of(message)
     if isinstance(e, ComplaintRegistered):
         due = deadlines.decision_due(e.policy, e.received_at)
