@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from projections.case_state import View
+from services.runtime.database import Database
 
 COLUMNS = (
     "status",
@@ -78,10 +79,9 @@ class ViewStore:
 
     @classmethod
     def open(cls, data_dir: Path, database_url: str | None = None, prefix: str = "proj") -> ViewStore:
-        if database_url:
-            import psycopg
-
-            return cls(psycopg.connect(database_url.split("?", 1)[0]), "postgres", prefix)
+        database = Database.parse(database_url)
+        if database is not None:
+            return cls(database.connect(), "postgres", prefix)
         folder = data_dir / "projections"
         folder.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(folder / "views.db", timeout=30, isolation_level=None, check_same_thread=False)

@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -24,6 +23,7 @@ from events.personal import FIELDS, PersonalData, SealedPersonalData, has_person
 from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS
 from services import clients
+from services.runtime.database import Database
 from services.settings import Settings
 
 REDACTED = "XXXX"  # as the CFPB redacts narratives
@@ -56,24 +56,18 @@ class KeyStore:
     so a forget takes effect at once everywhere."""
 
     def __init__(self, settings: Settings) -> None:
-        self.url = settings.database_url
-        if self.url:
-            import psycopg
-
-            base, _, query = self.url.partition("?")
-            schema = parse_qs(query).get("schema", [""])[0]
-            self.table = f'"{schema}".accord_customer_keys' if schema else "accord_customer_keys"
-            self.register = f'"{schema}".accord_forgotten' if schema else "accord_forgotten"
-            self._connect: Any = lambda: psycopg.connect(base, autocommit=True)
-            self.mark = "%s"
+        database = Database.parse(settings.database_url)
+        self.url = database.url if database else None
+        if database is not None:
+            # The schema is on the connection's search path (and created if new).
+            self.table, self.register, self.mark = "accord_customer_keys", "accord_forgotten", "%s"
+            self._connect: Any = lambda: database.connect(autocommit=True)
         else:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.path = settings.data_dir / "keys.db"
             self.table, self.register, self.mark = "customer_keys", "forgotten", "?"
             self._connect = self._sqlite
         self._conn: Any = None
-        if self.url and schema:
-            self._execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         self._execute(
             f"CREATE TABLE IF NOT EXISTS {self.table} (key_id TEXT PRIMARY KEY, "
             f"customer_id TEXT NOT NULL UNIQUE, secret {'BYTEA' if self.url else 'BLOB'} NOT NULL, "

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.persistence import (
     InfrastructureFactory,
@@ -20,6 +19,8 @@ from eventsourcing.persistence import (
     Tracking,
 )
 from eventsourcing.utils import Environment
+
+from services.runtime.database import Database
 
 # Kinds of stored item (the StoredEvent topic starts with one of these).
 SEEN = "seen"  # an input the step took in: never published
@@ -61,26 +62,23 @@ class StepStore:
     @classmethod
     def open(cls, step: str, data_dir: Path, database_url: str | None = None) -> StepStore:
         env = Environment(step, {"ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y"})
-        if database_url and database_url.startswith(("postgresql://", "postgres://")):
-            url = urlparse(database_url)
-            schema = parse_qs(url.query).get("schema", [""])[0]
+        database = Database.parse(database_url)
+        if database is not None:
             env.update(
                 {
                     "PERSISTENCE_MODULE": "eventsourcing.postgres",
-                    "POSTGRES_DBNAME": url.path.lstrip("/") or "accord",
-                    "POSTGRES_HOST": url.hostname or "127.0.0.1",
-                    "POSTGRES_PORT": str(url.port or 5432),
-                    "POSTGRES_USER": unquote(url.username or "accord"),
-                    "POSTGRES_PASSWORD": unquote(url.password or ""),
+                    "POSTGRES_DBNAME": database.dbname,
+                    "POSTGRES_HOST": database.host,
+                    "POSTGRES_PORT": str(database.port),
+                    "POSTGRES_USER": database.user,
+                    "POSTGRES_PASSWORD": database.password,
                     "POSTGRES_POOL_SIZE": "2",
                     "POSTGRES_MAX_OVERFLOW": "2",
                 }
             )
-            if schema:  # ?schema=name keeps several Accord installations in one database
-                _create_schema(database_url.split("?", 1)[0], schema)
-                env["POSTGRES_SCHEMA"] = schema
-        elif database_url:
-            raise ValueError("ACCORD_DATABASE_URL must start with postgresql:// (or be unset for SQLite)")
+            if database.schema:
+                database.ensure_schema()
+                env["POSTGRES_SCHEMA"] = database.schema
         else:
             folder = data_dir / "steps"
             folder.mkdir(parents=True, exist_ok=True)
@@ -151,11 +149,3 @@ class StepStore:
 
     def last_notification(self) -> int:
         return self.recorder.max_notification_id() or 0
-
-
-def _create_schema(url: str, schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))

@@ -62,3 +62,28 @@ def test_the_workflow_runs_the_same_on_this_backend(database_url, tmp_path) -> N
     case = drive_to_closed(bus, body)
     kinds = bus.types(case)
     assert kinds.count("ComplaintRegistered") == 1 and "CaseClosed" in kinds
+
+
+def test_every_store_keeps_to_the_schema_its_url_names(tmp_path) -> None:
+    import uuid
+
+    from events.personal import PersonalData
+    from projections.store import ViewStore
+    from services.privacy import KeyStore
+    from services.runtime.database import Database
+    from tests.integration.conftest import _postgres_url
+
+    first, second = _postgres_url(), _postgres_url()
+    assert Database.parse(first).schema != Database.parse(second).schema  # type: ignore[union-attr]
+    positions = {("negotiation.intake", 0): 41}
+    views = ViewStore.open(tmp_path, first)
+    views.save({}, positions)
+    other = ViewStore.open(tmp_path, second)
+    assert views.positions() == positions and other.positions() == {}
+    settings = Settings.from_env({}).model_copy(update={"database_url": first})
+    customer = f"SCHEMA-{uuid.uuid4().hex[:6]}"
+    sealed = KeyStore(settings).seal(customer, PersonalData(name="王芳"))
+    assert KeyStore(settings).secret(sealed.key_id) is not None
+    assert KeyStore(settings.model_copy(update={"database_url": second})).secret(sealed.key_id) is None
+    views.close()
+    other.close()
