@@ -14,7 +14,11 @@ from pathlib import Path
 from services.settings import Settings
 from services.steps import NAMES
 
-SERVICES = (*NAMES, "projections")
+# The pipeline: the steps and the projections (what the demo and the benchmarks start).
+PIPELINE = (*NAMES, "projections")
+# Everything `accord up` runs: the pipeline and the web services — the handler console with the
+# customer's page, and the channels' gateway.
+SERVICES = (*PIPELINE, "console", "gateway")
 
 
 def _pid_file(settings: Settings, step: str) -> Path:
@@ -82,7 +86,7 @@ def stop(settings: Settings, step: str, grace_s: float = 20.0) -> bool:
     return True
 
 
-def up(settings: Settings, steps: tuple[str, ...] = SERVICES) -> dict[str, int]:
+def up(settings: Settings, steps: tuple[str, ...] = PIPELINE) -> dict[str, int]:
     return {step: start(settings, step) for step in steps}
 
 

@@ -48,6 +48,8 @@ PORTS = {
     "evaluation": 4,
     "sla": 5,
     "projections": 6,
+    "console": 7,  # the web services (services/web/)
+    "gateway": 8,
 }
 
 
