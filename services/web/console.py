@@ -17,11 +17,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from events.base import Actor
 from events.codec import DecodeError
 from events.commands import (
+    ConfirmRedress,
     DeclareConflict,
     EscalateCase,
+    ExtendDeadline,
     PauseClock,
     RecordContactAttempt,
     RecordFacts,
+    RecordPayment,
     ReopenCase,
 )
 from services.web import access, casefile, forms, i18n, metrics
@@ -40,6 +43,9 @@ FORMS = {
     "PauseClock": forms.fields_of(PauseClock),
     "ReopenCase": forms.fields_of(ReopenCase),
     "EscalateCase": forms.fields_of(EscalateCase),
+    "ExtendDeadline": forms.fields_of(ExtendDeadline),
+    "RecordPayment": forms.fields_of(RecordPayment),
+    "ConfirmRedress": forms.fields_of(ConfirmRedress),
 }
 
 

@@ -21,23 +21,25 @@ SKIP = ("type", "schema_version")
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # text, textarea, money, bool, choice, number, datetime, date
+    kind: str  # text, textarea, money, decimal, bool, choice, number, datetime, date
     required: bool
     choices: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return self.name.replace("_", " ").capitalize()
+        return self.name.replace(".", " · ").replace("_", " ").capitalize()
 
 
 def _kind(spec: dict[str, Any], defs: dict[str, Any]) -> tuple[str, tuple[str, ...]] | None:
     options = [s for s in spec.get("anyOf", [spec]) if s.get("type") != "null"]
+    if sorted(o.get("type", "") for o in options) == ["number", "string"]:
+        return "decimal", ()  # pydantic's Decimal: sent as its string, never through a float
     if len(options) != 1:
         return None
     s = options[0]
     if "$ref" in s:
         name = s["$ref"].rsplit("/", 1)[-1]
-        return ("money", ()) if name == "Money" else None
+        return ("money", ()) if name == "Money" else ("model", (name,))
     if "enum" in s:
         return "choice", tuple(s["enum"])
     if s.get("type") == "boolean":
@@ -54,17 +56,42 @@ def _kind(spec: dict[str, Any], defs: dict[str, Any]) -> tuple[str, tuple[str, .
 
 
 def fields_of(model: type, omit: tuple[str, ...] = ()) -> list[Field]:
-    """The fields a person fills in for a command (nested models other than Money are left
-    to dedicated forms)."""
+    """The fields a person fills in for a command. A nested model (say, a balance's make-up)
+    becomes its fields named `parent.child`; lists are left to dedicated forms."""
     schema = model.model_json_schema()  # type: ignore[attr-defined]
+    defs = schema.get("$defs", {})
+    return _walk(schema, defs, "", True, omit, depth=0)
+
+
+def _walk(
+    schema: dict[str, Any],
+    defs: dict[str, Any],
+    prefix: str,
+    required_here: bool,
+    omit: tuple[str, ...],
+    depth: int,
+) -> list[Field]:
     required = set(schema.get("required", []))
-    out = []
-    for name, spec in schema["properties"].items():
+    out: list[Field] = []
+    for name, spec in schema.get("properties", {}).items():
         if name in SKIP or name in omit:
             continue
-        found = _kind(spec, schema.get("$defs", {}))
-        if found:
-            out.append(Field(name, found[0], name in required, found[1]))
+        found = _kind(spec, defs)
+        if found is None:
+            continue
+        kind, extra = found
+        if kind == "model":
+            if depth < 2 and extra[0] in defs:
+                out += _walk(
+                    defs[extra[0]],
+                    defs,
+                    f"{prefix}{name}.",
+                    required_here and name in required,
+                    (),
+                    depth + 1,
+                )
+            continue
+        out.append(Field(prefix + name, kind, required_here and name in required, extra))
     return out
 
 
@@ -73,25 +100,29 @@ def body_from_form(model: type, form: dict[str, str], fixed: dict[str, Any] | No
     body: dict[str, Any] = {"type": model.__name__}
     for f in fields_of(model):
         raw = (form.get(f.name) or "").strip()
+        value: Any
         if f.kind == "bool":
-            if raw in ("true", "on", "yes"):
-                body[f.name] = True
-            elif raw in ("false", "no"):
-                body[f.name] = False
+            if raw not in ("true", "on", "yes", "false", "no"):
+                continue
+            value = raw in ("true", "on", "yes")
+        elif not raw:
             continue
-        if not raw:
-            continue
-        if f.kind == "money":
-            body[f.name] = {"amount": raw}
+        elif f.kind == "money":
+            value = {"amount": raw}
         elif f.kind == "number":
-            body[f.name] = int(raw) if raw.lstrip("-").isdigit() else raw
+            value = int(raw) if raw.lstrip("-").isdigit() else raw
         elif f.kind == "datetime":
             # a browser's datetime-local has no zone and may lack seconds: the form says UTC
-            body[f.name] = (
+            value = (
                 raw if ("+" in raw[10:] or raw.endswith("Z")) else raw + (":00Z" if len(raw) == 16 else "Z")
             )
         else:
-            body[f.name] = raw
+            value = raw
+        *parents, leaf = f.name.split(".")
+        target = body
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
     body.update(fixed or {})
     return body
 

@@ -58,6 +58,9 @@ EN: dict[str, str] = {
     "resume_clock": "Resume the clock",
     "reopen": "Reopen",
     "escalate": "Escalate",
+    "record_payment": "Record a payment",
+    "confirm_redress": "Confirm the payment to the customer",
+    "extend_deadline": "Extend the deadline",
     "to_level": "To",
     "send": "Send",
     "sent_commands": "Sent from the web",
@@ -113,6 +116,9 @@ EN: dict[str, str] = {
     "breach_liability": "If payments are missed",
     "redress": "Payment to you",
     "routes": "Further routes: review by a higher level, mediation, arbitration or litigation.",
+    "not_satisfied": "Not satisfied with the outcome?",
+    "reopen_case": "Reopen my complaint",
+    "escalate_case": "Ask for a review by a higher level",
 }
 
 ZH: dict[str, str] = {
@@ -168,6 +174,9 @@ ZH: dict[str, str] = {
     "resume_clock": "恢复计时",
     "reopen": "重新打开",
     "escalate": "升级",
+    "record_payment": "记录还款",
+    "confirm_redress": "确认已向客户付款",
+    "extend_deadline": "延长期限",
     "to_level": "升级至",
     "send": "提交",
     "sent_commands": "网页提交的操作",
@@ -222,6 +231,9 @@ ZH: dict[str, str] = {
     "breach_liability": "如未按期还款",
     "redress": "向您支付",
     "routes": "其他途径：上级复核、调解、仲裁或诉讼。",
+    "not_satisfied": "对处理结果不满意？",
+    "reopen_case": "重新打开我的投诉",
+    "escalate_case": "申请上级复核",
 }
 
 # What each event means, in plain words; {fields} come from the event.

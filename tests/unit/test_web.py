@@ -41,7 +41,8 @@ def test_an_altered_link_is_refused(tmp_path) -> None:
     for bad in (
         f"C0123456789ABCDF.{expiry}.{signature}",
         f"{case}.{int(expiry) + 1}.{signature}",
-        f"{case}.{expiry}.{signature[:-1]}A",
+        f"{case}.{expiry}.{signature[:-1]}{'B' if signature[-1] == 'A' else 'A'}",
+        f"{case}.{expiry}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}",
         f"{case}.{expiry}",
         "",
     ):
@@ -137,3 +138,74 @@ def test_the_published_openapi_document_matches_the_gateway() -> None:
     assert openapi_document(Settings.from_env({})) == published, (
         "run `accord gateway openapi --out docs/gateway.openapi.json`"
     )
+
+
+def test_nested_command_fields_become_dotted_form_fields() -> None:
+    from events.commands import SetContactPreference
+
+    names = [f.name for f in forms.fields_of(SetContactPreference)]
+    assert names[0] == "preference.method" and "preference.window.start" in names
+    body = forms.body_from_form(
+        SetContactPreference, {"preference.method": "sms", "preference.window.start": "18:00"}
+    )
+    assert body["preference"] == {"method": "sms", "window": {"start": "18:00"}}
+
+
+def test_the_queue_marks_breached_warned_and_paused_clocks() -> None:
+    from services.web.casefile import clock_mark, human_left, time_left
+
+    def view(**deadline: object) -> dict:
+        return {"deadline": {"due_at": "2026-03-02T09:00:00Z", "met_at": None, "warnings": 0, **deadline}}
+
+    assert time_left(view(), NOW) == 86400 and human_left(86400 + 7200) == "1d 2h"
+    assert clock_mark(view(), 86400) == "" and clock_mark(view(warnings=1), 3600) == "warned"
+    assert clock_mark(view(breached=True), -5) == "breached" and clock_mark(view(), -1) == "breached"
+    assert clock_mark(view(status="paused"), 3600) == "paused"
+
+
+class _Sent:
+    def __init__(self) -> None:
+        self.commands: list = []
+
+    def send(self, topic: str, key: bytes, value: bytes, headers: list) -> _Sent:
+        self.commands.append((topic, key, value))
+        return self
+
+    def get(self, timeout: float) -> None:
+        return None
+
+    def close(self, timeout: float = 0) -> None:
+        return None
+
+
+def test_the_customer_page_of_a_case_not_yet_projected_says_it_was_received(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.web.app import console_app
+    from services.web.context import Context
+
+    ctx = Context(Settings.from_env({"ACCORD_DATA_DIR": str(tmp_path)}), producer=_Sent())
+    client = TestClient(console_app(ctx))
+    page = client.get(f"/c/{ctx.links.issue('C0123456789ABCDE')}?lang=en")
+    assert page.status_code == 200 and "We have received your complaint" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert client.get("/c/C0123456789ABCDE.1.xyz").status_code == 403
+
+
+def test_signing_in_needs_the_forms_token_and_opens_a_session(tmp_path) -> None:
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from services.web.app import console_app
+    from services.web.context import Context
+
+    ctx = Context(Settings.from_env({"ACCORD_DATA_DIR": str(tmp_path)}), producer=_Sent())
+    ctx.accounts.add_staff("H-001", "handler", "retail", "correct horse battery")
+    client = TestClient(console_app(ctx))
+    form = {"staff_id": "H-001", "password": "correct horse battery"}
+    assert client.post("/console/login", data=form, follow_redirects=False).status_code == 403
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text).group(1)
+    reply = client.post("/console/login", data={**form, "csrf": token}, follow_redirects=False)
+    assert reply.status_code == 303 and "accord_session" in reply.cookies
+    assert "H-001" in client.get("/console").text
