@@ -32,6 +32,7 @@ test: jars
 	@$(TEST_ENV) $(BIN)/accord broker start
 	@deploy/postgres.sh start
 	@deploy/tools.sh
+	@deploy/browser.sh
 	@$(BIN)/ruff check events services projections tests bench && $(BIN)/mypy events services projections; rc=$$?; \
 	  if [ $$rc -eq 0 ]; then $(TEST_ENV) $(BIN)/pytest; rc=$$?; fi; \
 	  $(TEST_ENV) $(BIN)/accord broker stop; deploy/postgres.sh stop; exit $$rc

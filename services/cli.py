@@ -126,6 +126,13 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         f"submitted {submission.submission_id} via {submission.channel} "
         f"-> {meta.topic}[{meta.partition}]@{meta.offset}"
     )
+    # the customer's acknowledgement carries their link (as the gateway's answer does)
+    from services.steps.intake import case_id_for
+    from services.web.tokens import Links, signing_key
+
+    case_id = case_id_for(submission)
+    token = Links(signing_key(settings.data_dir), settings.customer_link_days).issue(case_id)
+    say(f"case {case_id}; the customer's page: {settings.public_url.rstrip('/')}/c/{token}")
     return 0
 
 
@@ -141,6 +148,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.step} %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # the client's INFO lines drown ours
+    if args.step in ("console", "gateway"):  # the web services (services/web/)
+        from services.web import app
+
+        web_port = settings.console_port if args.step == "console" else settings.gateway_port
+        metrics.serve(args.step, settings.metrics_port)
+        where = "console" if args.step == "console" else "v1/openapi.json"
+        say(f"{args.step}: http://127.0.0.1:{web_port}/{where}")
+        return app.run(settings, args.step)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -188,7 +203,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     broker.start(settings, log=say)
     topics.create(settings)
     while True:
-        for step, (pid, action) in processes.supervise(settings).items():
+        for step, (pid, action) in processes.supervise(settings, processes.SERVICES).items():
             if action != "running" or not args.watch:
                 say(f"  {step:11} {action} (pid {pid}), log {settings.data_dir / 'logs' / (step + '.log')}")
         if not args.watch:
@@ -264,6 +279,72 @@ def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
         f"{data.as_of}): {len(data.market)} market points, {len(data.products)} products"  # type: ignore[union-attr]
     )
     say(f"planning answers (ReferenceDataLoaded or CommandRejected): accord audit timeline {REFERENCE_KEY}")
+    return 0
+
+
+# -- the console, the customer's page and the gateway (services/web/) -----------------------
+def cmd_staff(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from services.web.accounts import Accounts
+
+    accounts = Accounts(settings.data_dir)
+    try:
+        if args.action == "list":
+            for staff in accounts.all_staff():
+                say(f"{staff.staff_id:12} {staff.role:10} team {staff.team:10} {staff.language}")
+            return 0
+        if not args.id or not args.role or not args.team:
+            say("staff add needs ID, --role and --team")
+            return 2
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.id}: ")
+        try:
+            staff = accounts.add_staff(args.id, args.role, args.team, password, args.lang)
+        except ValueError as exc:
+            say(f"not added: {exc}")
+            return 2
+        say(f"staff {staff.staff_id}: {staff.role}, team {staff.team}, {staff.language}")
+        return 0
+    finally:
+        accounts.close()
+
+
+def cmd_gateway(args: argparse.Namespace, settings: Settings) -> int:
+    from services.web.accounts import Accounts
+
+    if args.action == "openapi":
+        from services.web.app import openapi_document
+
+        text = json.dumps(openapi_document(settings), indent=2, ensure_ascii=False) + "\n"
+        if args.out:
+            Path(args.out).write_text(text)
+            say(f"wrote {args.out}")
+        else:
+            sys.stdout.write(text)
+        return 0
+    if not args.channel:
+        say(f"gateway {args.action} needs a CHANNEL")
+        return 2
+    accounts = Accounts(settings.data_dir)
+    try:
+        if args.action == "key":
+            say(accounts.add_api_key(args.channel))  # shown once: only its digest is kept
+        else:
+            say(f"revoked {accounts.revoke_api_keys(args.channel)} key(s) of {args.channel}")
+        return 0
+    finally:
+        accounts.close()
+
+
+def cmd_link(args: argparse.Namespace, settings: Settings) -> int:
+    from services.web.tokens import Links, signing_key
+
+    links = Links(signing_key(settings.data_dir), settings.customer_link_days)
+    token = links.issue(args.case, days=args.days)
+    say(f"{settings.public_url.rstrip('/')}/c/{token}")
     return 0
 
 
@@ -504,9 +585,29 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_submit)
     p = sub.add_parser("run", help="run one step's service in the foreground")
     p.add_argument(
-        "step", choices=["intake", "contact", "planning", "execution", "evaluation", "sla", "projections"]
+        "step",
+        choices=["intake", "contact", "planning", "execution", "evaluation", "sla", "projections"]
+        + ["console", "gateway"],
     )
     p.set_defaults(run=cmd_run)
+    # -- the console, the customer's page and the gateway --
+    p = sub.add_parser("staff", help="console accounts: add (or reset) a staff member, list them")
+    p.add_argument("action", choices=["add", "list"])
+    p.add_argument("id", nargs="?")
+    p.add_argument("--role", choices=["handler", "supervisor", "auditor"])
+    p.add_argument("--team", help="the team whose cases they work (supervisors: * for every team)")
+    p.add_argument("--lang", default="en", choices=["en", "zh-CN"])
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.set_defaults(run=cmd_staff)
+    p = sub.add_parser("gateway", help="channels' API keys, and the gateway's OpenAPI document")
+    p.add_argument("action", choices=["key", "revoke", "openapi"])
+    p.add_argument("channel", nargs="?", choices=["hotline", "branch", "app"])
+    p.add_argument("--out", help="openapi: write to this file")
+    p.set_defaults(run=cmd_gateway)
+    p = sub.add_parser("link", help="a customer's link to their case page")
+    p.add_argument("case")
+    p.add_argument("--days", type=float, default=None, help="valid this long (ACCORD_CUSTOMER_LINK_DAYS)")
+    p.set_defaults(run=cmd_link)
     p = sub.add_parser("up", help="start the broker, create the topics, run every step")
     p.add_argument(
         "--watch",

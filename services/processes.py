@@ -19,7 +19,11 @@ from services.runtime.metrics import PORTS
 from services.settings import Settings
 from services.steps import NAMES
 
-SERVICES = (*NAMES, "projections")
+# The pipeline: the steps and the projections (what the demo and the benchmarks start).
+PIPELINE = (*NAMES, "projections")
+# Everything `accord up` runs: the pipeline and the web services — the handler console with the
+# customer's page, and the channels' gateway.
+SERVICES = (*PIPELINE, "console", "gateway")
 
 
 def _pid_file(settings: Settings, step: str) -> Path:
@@ -87,7 +91,7 @@ def stop(settings: Settings, step: str, grace_s: float = 20.0) -> bool:
     return True
 
 
-def up(settings: Settings, steps: tuple[str, ...] = SERVICES) -> dict[str, int]:
+def up(settings: Settings, steps: tuple[str, ...] = PIPELINE) -> dict[str, int]:
     return {step: start(settings, step) for step in steps}
 
 
@@ -112,7 +116,7 @@ def health(settings: Settings, step: str, timeout_s: float = 5.0) -> dict | None
         return None
 
 
-def supervise(settings: Settings, steps: tuple[str, ...] = SERVICES) -> dict[str, tuple[int, str]]:
+def supervise(settings: Settings, steps: tuple[str, ...] = PIPELINE) -> dict[str, tuple[int, str]]:
     """One round of supervision: each step as (pid, what was done): `running`, `started` (it
     was not running, or had exited), `restarted` (its /health said it made no progress)."""
     done: dict[str, tuple[int, str]] = {}

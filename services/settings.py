@@ -62,6 +62,16 @@ class Settings(BaseModel):
     audit_security_protocol: SecurityProtocol | None = None  # ACCORD_AUDIT_SECURITY_PROTOCOL
     # The local broker's SASL_PLAINTEXT listener (default: broker port + 2).
     broker_sasl_port: int | None = Field(default=None, ge=1, le=65535)  # ACCORD_BROKER_SASL_PORT
+    # -- the console, the customer's page and the channels' gateway (services/web/) --
+    console_port: int = Field(default=8090, ge=0, le=65535)  # ACCORD_CONSOLE_PORT, 0 = off
+    gateway_port: int = Field(default=8091, ge=0, le=65535)  # ACCORD_GATEWAY_PORT, 0 = off
+    console_url: str | None = None  # ACCORD_CONSOLE_URL: the customers' links start with it
+    session_minutes: int = Field(default=480, ge=1)  # ACCORD_SESSION_MINUTES
+    lockout_attempts: int = Field(default=5, ge=1)  # ACCORD_LOCKOUT_ATTEMPTS
+    lockout_minutes: int = Field(default=15, ge=1)  # ACCORD_LOCKOUT_MINUTES
+    customer_link_days: int = Field(default=30, ge=1)  # ACCORD_CUSTOMER_LINK_DAYS
+    gateway_max_bytes: int = Field(default=65536, ge=1024)  # ACCORD_GATEWAY_MAX_BYTES
+    gateway_rate_per_minute: int = Field(default=120, ge=1)  # ACCORD_GATEWAY_RATE_PER_MINUTE
 
     @model_validator(mode="after")
     def _credentials_are_complete(self) -> Settings:
@@ -98,6 +108,11 @@ class Settings(BaseModel):
             awaiting_customer_counts=self.awaiting_customer_counts,
             default_tolerance_missed=self.default_tolerance_missed,
         )
+
+    @property
+    def public_url(self) -> str:
+        """Where customers reach the console's customer page (their links start with it)."""
+        return self.console_url or f"http://127.0.0.1:{self.console_port}"
 
     @property
     def handler_rota(self) -> list[tuple[str, str]]:
@@ -171,6 +186,16 @@ class Settings(BaseModel):
             "audit_bootstrap_servers": "ACCORD_AUDIT_BOOTSTRAP_SERVERS",
             "audit_security_protocol": "ACCORD_AUDIT_SECURITY_PROTOCOL",
             "broker_sasl_port": "ACCORD_BROKER_SASL_PORT",
+            # the console, the customer's page and the gateway
+            "console_port": "ACCORD_CONSOLE_PORT",
+            "gateway_port": "ACCORD_GATEWAY_PORT",
+            "console_url": "ACCORD_CONSOLE_URL",
+            "session_minutes": "ACCORD_SESSION_MINUTES",
+            "lockout_attempts": "ACCORD_LOCKOUT_ATTEMPTS",
+            "lockout_minutes": "ACCORD_LOCKOUT_MINUTES",
+            "customer_link_days": "ACCORD_CUSTOMER_LINK_DAYS",
+            "gateway_max_bytes": "ACCORD_GATEWAY_MAX_BYTES",
+            "gateway_rate_per_minute": "ACCORD_GATEWAY_RATE_PER_MINUTE",
         }
         given = {field: env[var] for field, var in names.items() if env.get(var)}
         return cls.model_validate(given)

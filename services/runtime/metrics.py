@@ -67,6 +67,8 @@ PORTS = {
     "evaluation": 4,
     "sla": 5,
     "projections": 6,
+    "console": 7,  # the web services (services/web/)
+    "gateway": 8,
 }
 
 

@@ -116,17 +116,31 @@ def running(settings: Settings, tmp_path_factory) -> Iterator[Settings]:
     # replay sends the complaints' historic times.
     os.environ["ACCORD_CLOCK"] = "message"
     os.environ["ACCORD_API_PORT"] = str(free_port())
-    os.environ["ACCORD_METRICS_PORT"] = str(free_ports(7))
+    os.environ["ACCORD_METRICS_PORT"] = str(free_ports(9))
+    # the web services: the console (with the customer's page) and the channels' gateway
+    os.environ["ACCORD_CONSOLE_PORT"] = str(free_port())
+    os.environ["ACCORD_GATEWAY_PORT"] = str(free_port())
     local = local.model_copy(
         update={
             "api_port": int(os.environ["ACCORD_API_PORT"]),
             "metrics_port": int(os.environ["ACCORD_METRICS_PORT"]),
+            "console_port": int(os.environ["ACCORD_CONSOLE_PORT"]),
+            "gateway_port": int(os.environ["ACCORD_GATEWAY_PORT"]),
         }
     )
     for service in processes.SERVICES:
         processes.start(local, service)
     yield local
     processes.down(local)
+
+
+@pytest.fixture(scope="session")
+def web(running: Settings) -> Settings:
+    """The running services, once the console and the gateway answer."""
+    from tests.integration.web import wait_until_up
+
+    wait_until_up(running)
+    return running
 
 
 @pytest.fixture(scope="session")
