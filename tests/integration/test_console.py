@@ -69,7 +69,7 @@ def fill(driver, form_css: str, values: dict[str, str]) -> None:  # type: ignore
         element = form.find_element(By.NAME, name)
         if element.tag_name == "select":
             Select(element).select_by_value(value)
-        elif element.get_attribute("type") == "time":  # typing into a time field depends on the locale
+        elif element.get_attribute("type") in ("time", "date"):  # typing into these depends on the locale
             driver.execute_script("arguments[0].value = arguments[1];", element, value)
         else:
             element.clear()
@@ -91,9 +91,20 @@ def open_details(driver, form_css: str) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def test_a_handler_and_a_customer_settle_a_case_in_the_browser(web, browser) -> None:
+def test_a_handler_and_a_customer_settle_a_case_in_the_browser(web, browser, watcher) -> None:
     running = web
     from selenium.webdriver.common.by import By
+
+    from events.base import Actor
+    from events.facts import REFERENCE_KEY
+    from services import clients, publish
+
+    # An operator has loaded the (sample) reference data the wealth explanation cites.
+    producer = clients.producer(running)
+    sample = publish.reference(ROOT / "deploy" / "reference" / "sample.json", Actor(kind="staff", id="OPS-1"))
+    publish.send(producer, sample).get(timeout=30)
+    producer.close()
+    watcher.wait(REFERENCE_KEY, "ReferenceDataLoaded", "CommandRejected")
 
     run = uuid.uuid4().hex[:8]
     handler, password = f"H-UI-{run}", "correct horse battery"
@@ -137,7 +148,15 @@ def test_a_handler_and_a_customer_settle_a_case_in_the_browser(web, browser) -> 
     wait_for(d, "#timeline", "Contact attempt 1 by phone: reached")
     wait_for(d, "#form-RecordFacts")
     open_details(d, "#form-RecordFacts")
-    fill(d, "#form-RecordFacts", {"summary": "Customer expected a fixed return; explained the R3 rating"})
+    fill(
+        d,
+        "#form-RecordFacts",
+        {
+            "summary": "Customer expected a fixed return; explained the R3 rating",
+            "ledger.as_of": time.strftime("%Y-%m-%d", time.gmtime()),
+            "ledger.product": "WM-SAMPLE-BAL",  # the product held, as the ledger names it
+        },
+    )
     wait_for(d, "#plan", "risk_explanation")
     wait_for(d, "#case-status", "offered")
     shot(d, "console-case", running)
