@@ -209,3 +209,55 @@ def test_signing_in_needs_the_forms_token_and_opens_a_session(tmp_path) -> None:
     reply = client.post("/console/login", data={**form, "csrf": token}, follow_redirects=False)
     assert reply.status_code == 303 and "accord_session" in reply.cookies
     assert "H-001" in client.get("/console").text
+
+
+def test_the_case_page_names_the_facts_planning_is_waiting_for(tmp_path) -> None:
+    import json
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from events.base import Actor
+    from events.commands import RecordContactAttempt, RecordFacts
+    from projections import case_state
+    from projections.store import ViewStore
+    from services.web.app import console_app
+    from services.web.context import Context
+    from tests.bus import Bus
+
+    bus = Bus(tmp_path / "bus")
+    body = {
+        "submission_id": "wait-1",
+        "channel": "app",
+        "submitted_at": "2026-03-02T08:00:00Z",
+        "customer_id": "WAIT-1",
+        "product": "Credit card",
+        "subject": "Cannot repay my card",
+        "description": "lost my job",
+    }
+    bus.submit(body)
+    (case,) = {e.case_id for e in bus.events()}
+    handler = next(e.event.handler_id for e in bus.events(case) if e.event.type == "CaseAssigned")
+    team = next(e.event.team for e in bus.events(case) if e.event.type == "CaseAssigned")
+    staff = Actor(kind="staff", id=handler)
+    bus.act(case, RecordContactAttempt(method="phone", outcome="reached"), staff)
+    bus.act(case, RecordFacts(summary="lost the job in March"), staff)
+    assert "FactsRequested" in bus.types(case)
+    view = None
+    for envelope in sorted(bus.events(case), key=case_state.sort_key):
+        view = case_state.apply(view, envelope)
+    assert view is not None
+    settings = Settings.from_env({"ACCORD_DATA_DIR": str(tmp_path / "web")})
+    store = ViewStore.open(settings.data_dir)
+    store.save({case: json.loads(json.dumps(view, default=str))}, {})
+    store.close()
+
+    ctx = Context(settings, producer=_Sent())
+    ctx.accounts.add_staff(handler, "handler", team, "correct horse battery")
+    client = TestClient(console_app(ctx))
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text).group(1)
+    client.post(
+        "/console/login", data={"staff_id": handler, "password": "correct horse battery", "csrf": token}
+    )
+    page = client.get(f"/console/cases/{case}").text
+    assert 'id="awaiting-facts"' in page and "ledger.balance" in page
