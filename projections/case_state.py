@@ -24,6 +24,11 @@ def sort_key(envelope: Envelope) -> str:
     return f"{at}|{STEP_ORDER.get(envelope.step, 9)}|{envelope.sequence:08d}|{envelope.event_id}"
 
 
+def concerns_a_case(envelope: Envelope) -> bool:
+    """Every step's events do; of the insights findings only RiskScored (a surge names a window)."""
+    return envelope.step != "insights" or envelope.type == "RiskScored"
+
+
 def new_view(case_id: str) -> View:
     return {
         "case_id": case_id,
@@ -96,7 +101,8 @@ def apply_in_place(out: View, envelope: Envelope) -> View:
     kind = e.type  # type: ignore[union-attr]
     at = _iso(envelope.occurred_at)
     out["updated_at"] = max(filter(None, [out["updated_at"], at]))
-    out["step"] = envelope.step  # the step of the latest event, in canonical order
+    if envelope.step != "insights":  # a finding about the case is not a step that acted on it
+        out["step"] = envelope.step  # the step of the latest event, in canonical order
     out["customer_id"] = out["customer_id"] or envelope.customer_id
     handler = _HANDLERS.get(kind)
     if handler is not None:
@@ -258,6 +264,11 @@ def _repeat(v: View, e: Any, at: str) -> None:
     v["repeats"] += 1
 
 
+def _risk(v: View, e: Any, at: str) -> None:
+    # Set only when scored, so views of cases never flagged keep their shape.
+    v["risk"] = {"score": e.score, "threshold": e.threshold, "model_version": e.model_version, "at": at}
+
+
 _HANDLERS = {
     "ComplaintRegistered": _registered,
     "ComplaintClassified": _classified,
@@ -283,6 +294,7 @@ _HANDLERS = {
     "CaseClosed": _closed,
     "CaseReopened": _reopened,
     "CaseEscalated": _escalated,
+    "RiskScored": _risk,
     **{
         name: _deadline(name)
         for name in (

@@ -14,7 +14,7 @@ from pathlib import Path
 from services.settings import Settings
 from services.steps import NAMES
 
-SERVICES = (*NAMES, "projections")
+SERVICES = (*NAMES, "projections", "insights")
 
 
 def _pid_file(settings: Settings, step: str) -> Path:
