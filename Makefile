@@ -43,7 +43,7 @@ SIM_ENV := ACCORD_CLOCK=message ACCORD_DATA_DIR=$(CURDIR)/.accord/cfpb
 simulate: jars
 	@$(SIM_ENV) $(BIN)/accord up
 	$(SIM_ENV) $(BIN)/accord simulate --cfpb $(CFPB)
-	$(SIM_ENV) $(BIN)/accord report --by overall,channel,category,product --html .accord/cfpb/report.html
+	$(SIM_ENV) $(BIN)/accord report --by overall,channel,category,product,plan,handler --html .accord/cfpb/report.html --csv .accord/cfpb/report.csv --json .accord/cfpb/report.json
 
 # Not part of `make test`: Accord against the raw Kafka baseline on its own broker (port 39092).
 bench: jars

@@ -149,7 +149,8 @@ def compute(views: Iterable[View], by: Iterable[str] = ("overall", "channel", "c
 
 
 # Staff development: a handler with at least COACHING_MIN_CASES cases whose figure is worse than
-# the team's median by more than the margin is named for coaching, with the figures that say so.
+# the team's median (over the handlers with that many cases) by more than the margin is named for
+# coaching, with the figures that say so.
 # A rule for where to look first, not a verdict on a person.
 COACHING_MIN_CASES = 5
 COACHING = {  # figure: (higher is better?, margin)
@@ -171,7 +172,11 @@ def coaching(by_handler: dict[str, dict[str, Any]], groups: dict[str, list[View]
     for members in teams.values():
         medians: dict[str, float | None] = {}
         for key in COACHING:
-            values = [by_handler[n][key] for n in members if by_handler[n][key] is not None]
+            values = [
+                by_handler[n][key]
+                for n in members
+                if by_handler[n][key] is not None and by_handler[n]["cases"] >= COACHING_MIN_CASES
+            ]
             medians[key] = round(statistics.median(values), 4) if values else None
         for name in members:
             f = by_handler[name]

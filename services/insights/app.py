@@ -36,9 +36,29 @@ INPUTS = [t for t in os.environ.get("ACCORD_INSIGHTS_INPUTS", "").split(",") if 
 ]
 OUTPUT = os.environ.get("ACCORD_INSIGHTS_OUTPUT") or INSIGHTS.name
 
+
+def _credentials(settings: Settings) -> faust.SASLCredentials | None:
+    """The services' SASL principal (docs/security.md), as faust takes it."""
+    if not settings.security_protocol.startswith("SASL"):
+        return None
+    context = None
+    if settings.security_protocol == "SASL_SSL":
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=password,
+        ssl_context=context,
+        mechanism=settings.sasl_mechanism,
+    )
+
+
 app = faust.App(
     settings.insights_app_id,
-    broker="kafka://" + settings.bootstrap_servers,
+    broker=[f"kafka://{host.strip()}" for host in settings.bootstrap_servers.split(",")],
+    broker_credentials=_credentials(settings),
     # faust's exactly-once mode duplicates output (faust-streaming #517, #323, #177): at-least-once
     # with idempotent findings instead.
     processing_guarantee="at_least_once",
@@ -65,7 +85,7 @@ complaints_by_group = app.topic(
     internal=True,
 )
 findings = app.topic(OUTPUT, key_serializer="raw", value_serializer="raw")
-TABLE_SCHEMA = faust.Schema(key_serializer="json", value_serializer="json")
+TABLE_SCHEMA: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
 cases = app.Table("cases", default=None, schema=TABLE_SCHEMA)  # case id -> facts.Record
 windows = app.Table("windows", default=None, schema=TABLE_SCHEMA)  # [group, day] -> counted cases, finding
 

@@ -20,7 +20,9 @@ from kafka import TopicPartition
 
 from events.codec import decode, encode, headers_for
 from events.envelope import Envelope
-from tests.insights_data import now, registered
+from services.insights import facts
+from services.rules import risk
+from tests.insights_data import now, proposed, registered
 from tests.integration.conftest import drain, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,10 +109,29 @@ def insights(settings, new_topic, unique, tmp_path) -> Iterator[Callable[..., In
 
 
 def publish(producer, topic: str, cases: list[tuple[str, str, object]]) -> None:
-    for case, branch, at in cases:
-        for envelope in registered(case, branch, at):  # type: ignore[arg-type]
-            producer.send(topic, key=case.encode(), value=encode(envelope), headers=headers_for(envelope))
+    send(producer, topic, [e for case, branch, at in cases for e in registered(case, branch, at)])  # type: ignore[arg-type]
+
+
+def send(producer, topic: str, envelopes: list[Envelope]) -> None:
+    for envelope in envelopes:
+        producer.send(
+            topic, key=envelope.case_id.encode(), value=encode(envelope), headers=headers_for(envelope)
+        )
     producer.flush()
+
+
+def flagged(events: list[Envelope]) -> dict[str, str]:
+    """The RiskScored ids the pure core gives these events, in this order, with the stored model."""
+    records: dict[str, dict] = {}
+    out: dict[str, str] = {}
+    for envelope in events:
+        record = facts.absorb(records.get(envelope.case_id) or facts.new_record(), envelope)
+        finding = facts.risk_finding(record, envelope, risk.model())
+        if finding is not None:
+            out[envelope.case_id] = str(finding.event_id)
+            record = {**record, "finding": "recorded"}
+        records[envelope.case_id] = record
+    return out
 
 
 def surges(consumer, quiet_s: float = 6.0) -> list[tuple[bytes, Envelope]]:
@@ -138,8 +159,15 @@ def test_a_burst_raises_exactly_one_surge_per_window_and_normal_traffic_none(
     # A burst on an earlier day is its own window.
     cases += [(f"C{run}O{i:03d}", older, today - timedelta(days=3)) for i in range(12)]
     plain = producer()
-    publish(plain, service.source, cases)
-    publish(plain, service.source, cases[:5])  # redelivered: counted once
+    # Two cases scored for dispute risk: a risk explanation on an app complaint, a refund by phone.
+    risky = [*registered(f"C{run}R1", f"B-R-{run}", today, channel="app"), proposed(f"C{run}R1", today)]
+    calm = [
+        *registered(f"C{run}R2", f"B-R-{run}", today, channel="hotline"),
+        proposed(f"C{run}R2", today, "refund"),
+    ]
+    everything = [e for case, branch, at in cases for e in registered(case, branch, at)] + risky + calm  # type: ignore[arg-type]
+    send(plain, service.source, everything)
+    send(plain, service.source, everything[:10] + risky)  # redelivered: counted once, flagged once
     day, before = today.date().isoformat(), (today - timedelta(days=3)).date().isoformat()
     counts = service.wait_windows({f"{burst}|{day}": 25, f"{older}|{before}": 12, f"{normal}|{day}": 3})
     assert (
@@ -150,10 +178,14 @@ def test_a_burst_raises_exactly_one_surge_per_window_and_normal_traffic_none(
     found = surges(consumer(service.output, group_id=f"check-{service.output}"))
     by_branch: dict[str, set] = {}
     for _, envelope in found:
-        assert envelope.type == "SurgeDetected"
-        by_branch.setdefault(envelope.event.branch_id, set()).add(envelope.event_id)  # type: ignore[union-attr]
+        if envelope.type == "SurgeDetected":
+            by_branch.setdefault(envelope.event.branch_id, set()).add(envelope.event_id)  # type: ignore[union-attr]
     assert {b: len(ids) for b, ids in by_branch.items()} == {burst: 1, older: 1}, service.tail()
-    first = next(e for _, e in found if e.event.branch_id == burst)  # type: ignore[union-attr]
+    risk_ids = {(e.case_id, str(e.event_id)) for _, e in found if e.type == "RiskScored"}
+    want = flagged(everything)
+    assert f"C{run}R1" in want and f"C{run}R2" not in want  # the stored model flags one, not the other
+    assert risk_ids == set(want.items()) and len([1 for _, e in found if e.type == "RiskScored"]) == len(want)
+    first = next(e for _, e in found if e.type == "SurgeDetected" and e.event.branch_id == burst)  # type: ignore[union-attr]
     assert first.event.complaints == 10 and first.event.required == 10  # type: ignore[union-attr]
 
 
