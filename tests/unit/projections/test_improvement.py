@@ -65,3 +65,30 @@ def test_each_handler_is_set_against_the_team_median_and_outliers_are_named_for_
     )
     assert "first_contact_on_time_rate 0.333 vs team median 1" in table and "H-SLOW" in csv
     assert "Coaching suggested" in html and "H-SLOW" in html
+
+
+def test_a_risk_finding_flags_the_case_view_and_a_surge_is_no_case() -> None:
+    from datetime import timedelta
+
+    from projections import case_state
+    from services.insights import facts
+    from services.insights.surge import SurgeRule
+    from services.rules import risk
+    from tests.given import T0
+    from tests.insights_data import proposed, registered
+
+    events = [*registered("C1", "B-1", T0, channel="app"), proposed("C1", T0 + timedelta(hours=1))]
+    record = facts.new_record()
+    finding = None
+    for envelope in events:
+        record = facts.absorb(record, envelope)
+        finding = finding or facts.risk_finding(record, envelope, risk.model())
+    assert finding is not None and case_state.concerns_a_case(finding)
+    plain = case_state.fold("C1", events)
+    flagged = case_state.fold("C1", [*events, finding])
+    assert "risk" not in plain and flagged["risk"]["score"] == finding.event.score  # type: ignore[union-attr]
+    assert flagged["step"] == plain["step"] == "planning"  # a finding is not a step acting on the case
+    surge = facts.surge_finding(
+        '["B-1", null, "other"]', "2026-03-02", 10, 0.0, SurgeRule(), finding.event_id, T0
+    )
+    assert not case_state.concerns_a_case(surge)
