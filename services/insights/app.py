@@ -69,6 +69,9 @@ app = faust.App(
     topic_partitions=settings.partitions,
     topic_replication_factor=settings.replication_factor,
     consumer_auto_offset_reset="earliest",
+    # Static membership: a restarted worker takes its partitions back at once instead of
+    # waiting for the dead member's session to expire and rebalancing a second time.
+    consumer_group_instance_id=f"{settings.insights_app_id}-worker-1",
     web_enabled=bool(settings.insights_port),
     web_port=settings.insights_port or 6066,
     web_bind="127.0.0.1",
