@@ -15,7 +15,7 @@ all: test
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,train]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -44,7 +44,7 @@ SIM_ENV := ACCORD_CLOCK=message ACCORD_DATA_DIR=$(CURDIR)/.accord/cfpb
 simulate: jars
 	@$(SIM_ENV) $(BIN)/accord up
 	$(SIM_ENV) $(BIN)/accord simulate --cfpb $(CFPB)
-	$(SIM_ENV) $(BIN)/accord report --by overall,channel,category,product --html .accord/cfpb/report.html
+	$(SIM_ENV) $(BIN)/accord report --by overall,channel,category,product,plan,handler --html .accord/cfpb/report.html --csv .accord/cfpb/report.csv --json .accord/cfpb/report.json
 
 # Not part of `make test` (which runs only `python -m bench --smoke`): Accord against the raw
 # Kafka baseline on its own broker (BENCH_BOOTSTRAP_SERVERS, default 127.0.0.1:39092).

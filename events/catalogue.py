@@ -14,7 +14,7 @@ from events.base import Message
 from events.commands import CommandEnvelope
 from events.envelope import EMITTERS, EVENT_TYPES, Envelope
 from events.submission import ComplaintSubmission
-from events.topics import ALL, COMMANDS, DEADLETTER, REJECTED, STEP_TOPICS, SUBMITTED
+from events.topics import ALL, COMMANDS, DEADLETTER, EVENT_TOPICS, REJECTED, SUBMITTED
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
@@ -144,7 +144,7 @@ def asyncapi() -> dict[str, Any]:
                 ]
             },
         )
-    for step, topic in STEP_TOPICS.items():
+    for step, topic in EVENT_TOPICS.items():
         names = [n for n in EVENT_TYPES if step in EMITTERS[n]]
         channel(topic.name, topic.description, names, "send", f"emit{step.capitalize()}Events")
     return {
@@ -208,7 +208,7 @@ def markdown() -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{n}` | {_fields(c)} | {_summary(c)} |" for n, c in COMMAND_TYPES.items()]
-    for step, topic in STEP_TOPICS.items():
+    for step, topic in EVENT_TOPICS.items():
         lines += ["", f"## `{topic.name}`", "", "| event | v | fields | meaning |", "|---|---|---|---|"]
         for name, cls in EVENT_TYPES.items():
             if step in EMITTERS[name]:

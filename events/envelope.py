@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from events import common, contact, evaluation, execution, intake, planning, sla
+from events import common, contact, evaluation, execution, insights, intake, planning, sla
 from events.base import Actor, CaseId, Identifier, Message, Sha256, Step, UtcDatetime
 from events.personal import AnyPersonal
 
@@ -20,12 +20,17 @@ STEP_MODULES = {
     "evaluation": evaluation,
     "sla": sla,
 }
+# Not a workflow step: the early-warning service's findings travel in the same envelope.
+FINDING_MODULES = {"insights": insights}
 EVENT_TYPES: dict[str, type[Message]] = {
-    cls.__name__: cls for module in (*STEP_MODULES.values(), common) for cls in module.EVENTS
+    cls.__name__: cls
+    for module in (*STEP_MODULES.values(), *FINDING_MODULES.values(), common)
+    for cls in module.EVENTS
 }
 # Which steps may emit each type (CommandRejected: every step).
 EMITTERS: dict[str, tuple[str, ...]] = {
-    name: tuple(step for step, module in STEP_MODULES.items() if cls in module.EVENTS) or tuple(STEP_MODULES)
+    name: tuple(step for step, module in {**STEP_MODULES, **FINDING_MODULES}.items() if cls in module.EVENTS)
+    or tuple(STEP_MODULES)
     for name, cls in EVENT_TYPES.items()
 }
 

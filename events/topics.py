@@ -53,6 +53,17 @@ STEP_TOPICS = {
     )
     for step in STEPS
 }
+# The early-warning service's findings (surges, dispute risk); not a workflow step's history.
+INSIGHTS = Topic(
+    "negotiation.insights",
+    "Findings of the insights service: SurgeDetected (keyed by its window) and RiskScored (keyed by "
+    "case id). At-least-once: a finding may repeat, always with the same event id and bytes.",
+    key="case id (RiskScored) or window id S-<group>-<yyyymmdd> (SurgeDetected)",
+    carries="event",
+    config=KEEP_FOREVER,
+)
+# Every topic that carries events, by emitter: the six steps and the insights service.
+EVENT_TOPICS = {**STEP_TOPICS, "insights": INSIGHTS}
 DEADLETTER = Topic(
     "accord.deadletter",
     "Commands and events that could not be decoded: the original bytes, unchanged, with the "
@@ -61,7 +72,7 @@ DEADLETTER = Topic(
     carries="raw",
     config=KEEP_FOREVER,
 )
-ALL = (SUBMITTED, REJECTED, COMMANDS, *STEP_TOPICS.values(), DEADLETTER)
+ALL = (SUBMITTED, REJECTED, COMMANDS, *STEP_TOPICS.values(), INSIGHTS, DEADLETTER)
 _BY_NAME = {topic.name: topic for topic in ALL}
 
 

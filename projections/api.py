@@ -23,14 +23,19 @@ def cases(
     category: str | None = None,
     only_overdue: bool = False,
     limit: int = 1000,
+    sort: str | None = None,
 ) -> list[dict]:
+    """Cases from the views; `sort="risk"`: highest dispute risk first (unscored cases last)."""
+    every = only_overdue or sort == "risk"
     found = store.query(
-        status=status, channel=channel, category=category, limit=limit if not only_overdue else 1_000_000
+        status=status, channel=channel, category=category, limit=1_000_000 if every else limit
     )
     if only_overdue:
         now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        found = [v for v in found if overdue(v, now)][:limit]
-    return found
+        found = [v for v in found if overdue(v, now)]
+    if sort == "risk":
+        found.sort(key=lambda v: -(v.get("risk") or {"score": -1})["score"])
+    return found[:limit]
 
 
 def summary(view: dict) -> dict:
@@ -52,6 +57,7 @@ def summary(view: dict) -> dict:
         "deadline": view["deadline"]["status"],
         "due_at": view["deadline"]["due_at"],
         "plan": (view["plan"] or {}).get("kind"),
+        "risk": (view.get("risk") or {}).get("score"),  # set once the case crossed the risk threshold
     }
 
 
@@ -84,6 +90,7 @@ def handler_for(settings: Settings):
                         q.get("category"),
                         q.get("overdue") in ("1", "true"),
                         int(q.get("limit", 1000)),
+                        q.get("sort"),
                     )
                     self._send(200, [summary(v) for v in found])
                 elif len(parts) == 2 and parts[0] == "cases":

@@ -8,6 +8,7 @@ import copy
 from typing import Any
 
 from events.envelope import Envelope
+from events.facts import REFERENCE_KEY
 
 View = dict[str, Any]
 TIMELINE_MAX = 200
@@ -22,6 +23,15 @@ def sort_key(envelope: Envelope) -> str:
     partitions happened to be read in."""
     at = envelope.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%f")
     return f"{at}|{STEP_ORDER.get(envelope.step, 9)}|{envelope.sequence:08d}|{envelope.event_id}"
+
+
+def concerns_a_case(envelope: Envelope) -> bool:
+    """Every step's events do, but planning's reference data loads (they have no case, see
+    `accord audit timeline reference-data`); of the insights findings only RiskScored (a
+    surge names a window)."""
+    if envelope.case_id == REFERENCE_KEY:
+        return False
+    return envelope.step != "insights" or envelope.type == "RiskScored"
 
 
 def new_view(case_id: str) -> View:
@@ -96,7 +106,8 @@ def apply_in_place(out: View, envelope: Envelope) -> View:
     kind = e.type
     at = _iso(envelope.occurred_at)
     out["updated_at"] = max(filter(None, [out["updated_at"], at]))
-    out["step"] = envelope.step  # the step of the latest event, in canonical order
+    if envelope.step != "insights":  # a finding about the case is not a step that acted on it
+        out["step"] = envelope.step  # the step of the latest event, in canonical order
     out["customer_id"] = out["customer_id"] or envelope.customer_id
     handler = _HANDLERS.get(kind)
     if handler is not None:
@@ -270,6 +281,11 @@ def _repeat(v: View, e: Any, at: str) -> None:
     v["repeats"] += 1
 
 
+def _risk(v: View, e: Any, at: str) -> None:
+    # Set only when scored, so views of cases never flagged keep their shape.
+    v["risk"] = {"score": e.score, "threshold": e.threshold, "model_version": e.model_version, "at": at}
+
+
 _HANDLERS = {
     "ComplaintRegistered": _registered,
     "ComplaintClassified": _classified,
@@ -296,6 +312,7 @@ _HANDLERS = {
     "CaseClosed": _closed,
     "CaseReopened": _reopened,
     "CaseEscalated": _escalated,
+    "RiskScored": _risk,
     **{
         name: _deadline(name)
         for name in (

@@ -1,6 +1,7 @@
-"""Keeps a view store up to date from every step topic: read a batch, fold each event into
-its case's view, write the changed views and the next offsets in one transaction. The
-projection service (`accord run projections`) and `accord projections rebuild` both use it."""
+"""Keeps a view store up to date from every step topic and the insights findings about cases:
+read a batch, fold each event into its case's view, write the changed views and the next
+offsets in one transaction. The projection service (`accord run projections`) and
+`accord projections rebuild` both use it."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from kafka import TopicPartition
 
 from events.codec import DecodeError, decode
 from events.envelope import Envelope
-from events.facts import REFERENCE_KEY
-from events.topics import STEP_TOPICS
+from events.topics import EVENT_TOPICS
 from projections import case_state
 from projections.store import ViewStore
 from services import clients
@@ -45,7 +45,7 @@ class Projector:
     def _partitions(self, timeout_s: float = 60) -> list[TopicPartition]:
         deadline = time.monotonic() + timeout_s
         while True:
-            found = {t.name: self.consumer.partitions_for_topic(t.name) for t in STEP_TOPICS.values()}
+            found = {t.name: self.consumer.partitions_for_topic(t.name) for t in EVENT_TOPICS.values()}
             if all(found.values()):
                 return [TopicPartition(t, p) for t, parts in found.items() for p in sorted(parts)]
             if time.monotonic() > deadline:
@@ -78,8 +78,8 @@ class Projector:
                         "skipped undecodable %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, exc.reason
                     )
                     continue
-                if envelope.case_id == REFERENCE_KEY:
-                    continue  # planning's reference data loads: no case (see `accord audit timeline`)
+                if not case_state.concerns_a_case(envelope):
+                    continue
                 arrived.setdefault(envelope.case_id, []).append(envelope)
                 new_events.append((envelope.case_id, case_state.sort_key(envelope), record.value.decode()))
         for case_id, envelopes in arrived.items():

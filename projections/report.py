@@ -1,7 +1,9 @@
 """Satisfaction and performance figures, computed from case views alone (a projection of the
 case projection): CSAT, NPS, times to first contact and resolution, on-time and extension
 rates, reopen, escalation and dispute rates, plan acceptance by plan type, first-contact
-resolution, redress — overall and by channel, category, branch, handler, plan type, day, week."""
+resolution, redress — overall and by channel, category, branch, handler, plan type, plan (type and
+category: plan effectiveness), day, week. By handler each figure is set against the team's
+median, and the handlers whose figures suggest coaching are named (staff development)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ DIMENSIONS: dict[str, Callable[[View], str | None]] = {
     "branch": lambda v: v["branch_id"],
     "handler": lambda v: v["handler"],
     "plan_type": lambda v: (v["plan"] or {}).get("kind"),
+    "plan": lambda v: f"{v['plan']['kind']}/{v['category']}" if v["plan"] else None,
     "day": lambda v: (v["opened_at"] or "")[:10] or None,
     "week": lambda v: _week(v["opened_at"]),
 }
@@ -58,6 +61,19 @@ def _rate(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
+# A plan that was accepted: its round is the round it took to agree.
+AGREED = ("accepted", "executing", "completed", "defaulted")
+
+
+def _first_contact_on_time(v: View) -> bool | None:
+    d = v["first_contact_deadline"]
+    if d["breached"]:
+        return False
+    if d["met_at"] is None or d["due_at"] is None:
+        return None
+    return bool(d["met_at"] <= d["due_at"])
+
+
 def figures(views: Iterable[View]) -> dict[str, Any]:
     """The figures for one group of cases."""
     views = list(views)
@@ -76,6 +92,15 @@ def figures(views: Iterable[View]) -> dict[str, Any]:
             accepted[kind] += n
     closed = [v for v in views if v["status"] == "closed"]
     answered = [v for v in views if v["csat"] is not None]
+    agreed = [v["plan"]["round"] for v in views if v["plan"] and v["plan"]["status"] in AGREED]
+    repayments = [
+        v
+        for v in views
+        if v["plan"]
+        and v["plan"]["kind"] == "repayment_restructuring"
+        and v["plan"]["status"] in ("executing", "completed", "defaulted")
+    ]
+    contact = [on for v in views if (on := _first_contact_on_time(v)) is not None]
     return {
         "cases": len(views),
         "open": len(views) - len(closed),
@@ -96,6 +121,12 @@ def figures(views: Iterable[View]) -> dict[str, Any]:
         "escalation_rate": _rate(sum(1 for v in views if v["escalated"]), len(views)),
         "dispute_rate": _rate(sum(1 for v in answered if v["escalated"]), len(answered)),
         "acceptance_by_plan_type": {k: _rate(accepted[k], offers[k]) for k in sorted(offers)},
+        "acceptance_rate": _rate(sum(accepted.values()), sum(offers.values())),
+        "rounds_to_acceptance_avg": round(statistics.fmean(agreed), 3) if agreed else None,
+        "repayment_default_rate": _rate(
+            sum(1 for v in repayments if v["plan"]["status"] == "defaulted"), len(repayments)
+        ),
+        "first_contact_on_time_rate": _rate(sum(contact), len(contact)),
         "first_contact_resolution": _rate(
             sum(1 for v in closed if v["contact_attempts"] == 1 and v["rounds"] == 1), len(closed)
         ),
@@ -112,7 +143,53 @@ def compute(views: Iterable[View], by: Iterable[str] = ("overall", "channel", "c
         for v in views:
             groups[key(v) or "(none)"].append(v)
         out[dimension] = {name: figures(group) for name, group in sorted(groups.items())}
+        if dimension == "handler":
+            coaching(out[dimension], groups)
     return out
+
+
+# Staff development: a handler with at least COACHING_MIN_CASES cases whose figure is worse than
+# the team's median (over the handlers with that many cases) by more than the margin is named for
+# coaching, with the figures that say so.
+# A rule for where to look first, not a verdict on a person.
+COACHING_MIN_CASES = 5
+COACHING = {  # figure: (higher is better?, margin)
+    "first_contact_on_time_rate": (True, 0.10),
+    "on_time_rate": (True, 0.10),
+    "acceptance_rate": (True, 0.10),
+    "csat_avg": (True, 0.5),
+    "reopen_rate": (False, 0.10),
+}
+
+
+def coaching(by_handler: dict[str, dict[str, Any]], groups: dict[str, list[View]]) -> None:
+    """Adds each handler's team, the team's median of each figure, and the coaching notes."""
+    teams: dict[str, list[str]] = defaultdict(list)
+    for name, views in groups.items():
+        team = statistics.mode([v["team"] or "(none)" for v in views])
+        by_handler[name]["team"] = team
+        teams[team].append(name)
+    for members in teams.values():
+        medians: dict[str, float | None] = {}
+        for key in COACHING:
+            values = [
+                by_handler[n][key]
+                for n in members
+                if by_handler[n][key] is not None and by_handler[n]["cases"] >= COACHING_MIN_CASES
+            ]
+            medians[key] = round(statistics.median(values), 4) if values else None
+        for name in members:
+            f = by_handler[name]
+            f["team_median"] = medians
+            notes = []
+            for key, (higher, margin) in COACHING.items():
+                mine, median = f[key], medians[key]
+                if f["cases"] < COACHING_MIN_CASES or mine is None or median is None or name == "(none)":
+                    continue
+                gap = (median - mine) if higher else (mine - median)
+                if gap > margin:
+                    notes.append(f"{key} {_cell(mine)} vs team median {_cell(median)}")
+            f["coaching"] = notes
 
 
 COLUMNS = [
@@ -131,12 +208,24 @@ COLUMNS = [
     "resolution_days_p90",
     "first_contact_resolution",
     "redress_total",
+    "acceptance_rate",
+    "rounds_to_acceptance_avg",
+    "repayment_default_rate",
+    "first_contact_on_time_rate",
 ]
+# Columns only some dimensions have.
+EXTRA_COLUMNS = {"handler": ["team", "coaching"]}
+
+
+def _columns(dimension: str) -> list[str]:
+    return COLUMNS + EXTRA_COLUMNS.get(dimension, [])
 
 
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, list):
+        return "; ".join(str(x) for x in value) or "-"
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
     return str(value)
@@ -145,8 +234,8 @@ def _cell(value: Any) -> str:
 def table(report: dict[str, Any]) -> str:
     lines = []
     for dimension, groups in report.items():
-        rows = [[name, *(_cell(f[c]) for c in COLUMNS)] for name, f in groups.items()]
-        header = [dimension, *COLUMNS]
+        rows = [[name, *(_cell(f[c]) for c in _columns(dimension))] for name, f in groups.items()]
+        header = [dimension, *_columns(dimension)]
         widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
         lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
@@ -157,7 +246,8 @@ def table(report: dict[str, Any]) -> str:
 def to_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["dimension", "group", *COLUMNS, "acceptance_by_plan_type", "csat_distribution"])
+    extra = [c for d in report for c in EXTRA_COLUMNS.get(d, [])]
+    writer.writerow(["dimension", "group", *COLUMNS, "acceptance_by_plan_type", "csat_distribution", *extra])
     for dimension, groups in report.items():
         for name, f in groups.items():
             writer.writerow(
@@ -167,6 +257,7 @@ def to_csv(report: dict[str, Any]) -> str:
                     *(f[c] if f[c] is not None else "" for c in COLUMNS),
                     json.dumps(f["acceptance_by_plan_type"]),
                     json.dumps(f["csat_distribution"]),
+                    *(_cell(f[c]) if c in f else "" for c in extra),
                 ]
             )
     return out.getvalue()
@@ -213,13 +304,28 @@ def to_html(report: dict[str, Any], title: str = "Accord — satisfaction and pe
             parts.append(
                 _bars(f"On-time rate by {dimension}", {k: f["on_time_rate"] for k, f in groups.items()})
             )
+        if dimension in ("plan", "plan_type"):
+            parts.append(
+                _bars(
+                    f"Offer acceptance rate by {dimension}",
+                    {k: f["acceptance_rate"] for k, f in groups.items()},
+                )
+            )
+        if dimension == "handler":
+            parts.append(
+                _bars("Acceptance rate by handler", {k: f["acceptance_rate"] for k, f in groups.items()})
+            )
+            flagged = [(k, f["coaching"]) for k, f in groups.items() if f.get("coaching")]
+            parts.append("<h3>Coaching suggested</h3><ul>")
+            parts += [f"<li>{html.escape(k)}: {html.escape('; '.join(notes))}</li>" for k, notes in flagged]
+            parts.append("</ul>" if flagged else "<li>none</li></ul>")
         parts.append(
             "<div style='overflow-x:auto'><table><tr><th>"
-            + "</th><th>".join([dimension, *COLUMNS])
+            + "</th><th>".join([dimension, *_columns(dimension)])
             + "</th></tr>"
         )
         for name, f in groups.items():
-            cells = [html.escape(str(name)), *(html.escape(_cell(f[c])) for c in COLUMNS)]
+            cells = [html.escape(str(name)), *(html.escape(_cell(f[c])) for c in _columns(dimension))]
             parts.append("<tr><td>" + "</td><td>".join(cells) + "</td></tr>")
         parts.append("</table></div>")
     parts.append("</body></html>")

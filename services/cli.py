@@ -159,6 +159,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.step == "insights":  # a faust worker: it handles SIGTERM and SIGINT itself
+        from services.insights import app as insights
+
+        return insights.main()
     liveness = Liveness(args.step, settings.liveness_s)
     liveness.watch()  # a loop that stops turning ends the process (status 70): never a silent hang
     port = metrics.serve(args.step, settings.metrics_port, liveness)
@@ -386,6 +390,9 @@ def cmd_case(args: argparse.Namespace, settings: Settings) -> int:
     if view["plan"]:
         plan = view["plan"]
         say(f"  plan {plan['plan_id']}: {plan['kind']}, round {plan['round']}, {plan['status']}")
+    if view.get("risk"):
+        r = view["risk"]
+        say(f"  dispute risk {r['score']:.2f} (threshold {r['threshold']:.2f}, model {r['model_version']})")
     if view["csat"] is not None:
         say(f"  satisfaction: CSAT {view['csat']}, NPS {view['nps']}")
     if view["closed_at"]:
@@ -402,18 +409,21 @@ def cmd_cases(args: argparse.Namespace, settings: Settings) -> int:
 
     store = ViewStore.open(settings.data_dir, settings.database_url)
     try:
-        found = api.cases(store, args.status, args.channel, args.category, args.overdue, args.limit)
+        found = api.cases(
+            store, args.status, args.channel, args.category, args.overdue, args.limit, args.sort
+        )
     finally:
         store.close()
     rows = [api.summary(v) for v in found]
     if args.json:
         say(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    say(f"{'case':18} {'status':16} {'channel':8} {'category':26} {'deadline':10} {'due':21} plan")
+    say(f"{'case':18} {'status':16} {'channel':8} {'category':26} {'deadline':10} {'due':21} {'risk':6} plan")
     for r in rows:
+        risk = f"{r['risk']:.2f}!" if r["risk"] is not None else "-"
         say(
             f"{r['case_id']:18} {r['status']:16} {r['channel'] or '-':8} {r['category'] or '-':26} "
-            f"{r['deadline'] or '-':10} {(r['due_at'] or '-')[:19]:21} {r['plan'] or '-'}"
+            f"{r['deadline'] or '-':10} {(r['due_at'] or '-')[:19]:21} {risk:6} {r['plan'] or '-'}"
         )
     say(f"{len(rows)} case(s)")
     return 0
@@ -442,6 +452,18 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         if path:
             Path(path).write_text(render(figures), encoding="utf-8")
             say(f"wrote {path}")
+    return 0
+
+
+def cmd_insights(args: argparse.Namespace, settings: Settings) -> int:
+    from services.insights import train
+
+    model = train.train(Path(args.cfpb), seed=args.seed)
+    for line in train.summary(model):
+        say(line)
+    if args.out:
+        train.write(model, Path(args.out))
+        say(f"wrote {args.out}")
     return 0
 
 
@@ -587,7 +609,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "step",
         choices=["intake", "contact", "planning", "execution", "evaluation", "sla", "projections"]
-        + ["console", "gateway"],
+        + ["insights", "console", "gateway"],
     )
     p.set_defaults(run=cmd_run)
     # -- the console, the customer's page and the gateway --
@@ -636,6 +658,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", choices=["hotline", "branch", "app"])
     p.add_argument("--category")
     p.add_argument("--overdue", action="store_true", help="open cases past their decision deadline")
+    p.add_argument("--sort", choices=["risk"], help="risk: cases flagged by RiskScored first, highest first")
     p.add_argument("--limit", type=int, default=200)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_cases)
@@ -643,12 +666,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by",
         default="overall,channel,category",
-        help="comma-separated: overall, channel, category, product, branch, handler, plan_type, day, week",
+        help="comma-separated: overall, channel, category, product, branch, handler (with team medians and "
+        "coaching), plan_type, plan (type/category: plan effectiveness), day, week",
     )
     p.add_argument("--csv", help="also write CSV to this file")
     p.add_argument("--json", help="also write JSON to this file")
     p.add_argument("--html", help="also write a self-contained HTML report with charts")
     p.set_defaults(run=cmd_report)
+    p = sub.add_parser("insights", help="fit the dispute-risk model on the CFPB sample")
+    p.add_argument("action", choices=["train"])
+    p.add_argument("--cfpb", required=True, help="path to cfpb_sample.csv")
+    p.add_argument("--seed", type=int, default=20130722, help="seeds the bootstrap of the metrics")
+    p.add_argument("--out", help="write the rules table here (services/rules/risk_model.json to deploy it)")
+    p.set_defaults(run=cmd_insights)
     p = sub.add_parser("projections", help="rebuild the case views from offset 0")
     p.add_argument("action", choices=["rebuild"])
     p.add_argument("--replace", action="store_true", help="make the rebuilt views the live ones")

@@ -21,9 +21,9 @@ from services.steps import NAMES
 
 # The pipeline: the steps and the projections (what the demo and the benchmarks start).
 PIPELINE = (*NAMES, "projections")
-# Everything `accord up` runs: the pipeline and the web services — the handler console with the
-# customer's page, and the channels' gateway.
-SERVICES = (*PIPELINE, "console", "gateway")
+# Everything `accord up` runs: the pipeline, the insights service (services/insights/) and
+# the web services: the handler console with the customer's page, and the channels' gateway.
+SERVICES = (*PIPELINE, "insights", "console", "gateway")
 
 
 def _pid_file(settings: Settings, step: str) -> Path:

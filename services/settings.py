@@ -48,6 +48,14 @@ class Settings(BaseModel):
     awaiting_customer_counts: bool = True  # ACCORD_AWAITING_CUSTOMER_COUNTS
     handlers: str = "H-001:retail,H-002:retail,H-003:cards,H-004:wealth"  # ACCORD_HANDLERS
     default_tolerance_missed: int = Field(default=2, ge=1)  # ACCORD_MISSED_INSTALMENTS_TO_DEFAULT
+    # Early warning (see docs/insights.md): a surge is a day's complaints for one (branch, product,
+    # category) of at least `surge_min_count` and more than `surge_factor` times the mean per day
+    # of the `surge_baseline_days` before it. A rule, not a measured figure: tune it per bank.
+    surge_factor: float = Field(default=3.0, gt=0)  # ACCORD_SURGE_FACTOR
+    surge_min_count: int = Field(default=10, ge=1)  # ACCORD_SURGE_MIN_COUNT
+    surge_baseline_days: int = Field(default=28, ge=1, le=366)  # ACCORD_SURGE_BASELINE_DAYS
+    insights_app_id: str = "accord-insights"  # ACCORD_INSIGHTS_APP_ID: consumer group, changelog prefix
+    insights_port: int = Field(default=8089, ge=0)  # ACCORD_INSIGHTS_PORT: faust web (/windows/), 0 = off
     # How the services authenticate to Kafka (see docs/security.md). Passwords are SecretStr so
     # they never show in a repr, a log line or a validation error.
     security_protocol: SecurityProtocol = "PLAINTEXT"  # KAFKA_SECURITY_PROTOCOL
@@ -176,6 +184,11 @@ class Settings(BaseModel):
             "awaiting_customer_counts": "ACCORD_AWAITING_CUSTOMER_COUNTS",
             "handlers": "ACCORD_HANDLERS",
             "default_tolerance_missed": "ACCORD_MISSED_INSTALMENTS_TO_DEFAULT",
+            "surge_factor": "ACCORD_SURGE_FACTOR",
+            "surge_min_count": "ACCORD_SURGE_MIN_COUNT",
+            "surge_baseline_days": "ACCORD_SURGE_BASELINE_DAYS",
+            "insights_app_id": "ACCORD_INSIGHTS_APP_ID",
+            "insights_port": "ACCORD_INSIGHTS_PORT",
             "security_protocol": "KAFKA_SECURITY_PROTOCOL",
             "sasl_mechanism": "KAFKA_SASL_MECHANISM",
             "sasl_username": "KAFKA_SASL_USERNAME",

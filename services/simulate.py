@@ -43,6 +43,7 @@ from events.topics import STEP_TOPICS
 from projections import report
 from projections.store import ViewStore
 from services import clients, publish
+from services.rules.classification import PRODUCTS
 from services.settings import Settings
 from services.steps.intake import case_id_for
 
@@ -146,6 +147,52 @@ def expected(data: list[Row]) -> dict[str, Any]:
         "on_time_rate": round(sum(r.timely for r in data) / len(data), 4),
         "dispute_rate": round(disputed["Yes"] / answered, 4) if answered else None,
     }
+
+
+# Plan effectiveness figures the CSV can vouch for, by category (each category gets one plan type).
+PLAN_FIGURES = (
+    "cases", "acceptance_rate", "rounds_to_acceptance_avg", "repayment_default_rate", "reopen_rate",
+    "escalation_rate", "csat_avg", "nps", "on_time_rate",
+)
+
+
+def expected_plans(data: list[Row]) -> dict[str, dict[str, Any]]:
+    """The plan-effectiveness report by category, straight from the CSV under the mapping of
+    docs/cfpb.md: every response but "In progress" is an accepted first offer (a repayment plan
+    paid in full), "Consumer disputed?" Yes is CSAT 1, NPS 0 and an escalation, No is CSAT 4, NPS 8."""
+    groups: dict[str, list[Row]] = {}
+    for r in data:
+        groups.setdefault(PRODUCTS.get(r.product.strip().lower(), "other"), []).append(r)
+    out = {}
+    for category, rows_ in sorted(groups.items()):
+        n = len(rows_)
+        accepted = sum(1 for r in rows_ if r.response != "In progress")
+        yes = sum(1 for r in rows_ if r.disputed == "Yes")
+        no = sum(1 for r in rows_ if r.disputed == "No")
+        repayment = category in ("credit_and_loan_repayment", "credit_card") and accepted
+        out[category] = {
+            "cases": n,
+            "acceptance_rate": round(accepted / n, 4),
+            "rounds_to_acceptance_avg": 1.0 if accepted else None,
+            "repayment_default_rate": 0.0 if repayment else None,
+            "reopen_rate": 0.0,
+            "escalation_rate": round(yes / n, 4),
+            "csat_avg": round((yes * 1 + no * 4) / (yes + no), 3) if yes + no else None,
+            "nps": round(100 * (0 - yes) / (yes + no), 1) if yes + no else None,
+            "on_time_rate": round(sum(r.timely for r in rows_) / n, 4),
+        }
+    return out
+
+
+def observed_plans(views: list[dict]) -> dict[str, dict[str, Any]]:
+    """`accord report --by plan`, keyed by category (its groups are plan type/category)."""
+    out: dict[str, dict[str, Any]] = {}
+    for group, f in report.compute(views, ["plan"])["plan"].items():
+        category = group.split("/")[-1]
+        if category in out:
+            raise AssertionError(f"category {category} got more than one plan type")
+        out[category] = {name: f[name] for name in PLAN_FIGURES}
+    return out
 
 
 def observed(views: list[dict]) -> dict[str, Any]:
@@ -330,7 +377,8 @@ def simulate(
     log(f"played {len(driver.done)}/{len(data)} in {played:.0f}s ({rate:.1f} complaints/s)")
     cases = {r.case_id for r in data}
     views = _settled_views(settings, cases, data)
-    want, got = expected(data), observed(views)
+    want = {**expected(data), "plans": expected_plans(data)}
+    got = {**observed(views), "plans": observed_plans(views)}
     return compare(want, got, log)
 
 
@@ -371,5 +419,12 @@ def compare(want: dict[str, Any], got: dict[str, Any], log: Callable[[str], None
             a, b = want[group].get(key, 0), got[group].get(key, 0)
             ok &= a == b
             log(f"{(group[3:] + ': ' + key)[:40]:40} {a!s:>14} {b!s:>16}  {'ok' if a == b else 'DIFFERENT'}")
+    for category in sorted(set(want.get("plans", {})) | set(got.get("plans", {}))):
+        mine, theirs = want["plans"].get(category, {}), got["plans"].get(category, {})
+        for name in PLAN_FIGURES:
+            a, b = mine.get(name), theirs.get(name)
+            ok &= a == b
+            label = f"plan {category[:18]}: {name}"[:40]
+            log(f"{label:40} {a!s:>14} {b!s:>16}  {'ok' if a == b else 'DIFFERENT'}")
     log("all figures match" if ok else "SOME FIGURES DIFFER")
     return ok

@@ -54,6 +54,9 @@ def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.S
         return st.lists(
             for_type(item), min_size=int(c.get("min_length", 0)), max_size=min(int(c.get("max_length", 3)), 3)
         )
+    if origin is dict:
+        key, value = typing.get_args(annotation)
+        return st.dictionaries(for_type(key), for_type(value), max_size=3)
     if annotation is type(None):
         return st.none()
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -64,6 +67,10 @@ def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.S
         low = c.get("ge", c.get("gt", -(2**31)))
         high = c.get("le", c.get("lt", 2**31))
         return st.integers(min_value=int(low), max_value=int(high))
+    if annotation is float:
+        return st.floats(
+            min_value=float(c.get("ge", -1e9)), max_value=float(c.get("le", 1e9)), allow_nan=False
+        )
     if annotation is Decimal:
         places = int(c.get("decimal_places", 2))
         high = Decimal(str(c.get("le", 10**12)))

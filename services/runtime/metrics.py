@@ -69,6 +69,7 @@ PORTS = {
     "projections": 6,
     "console": 7,  # the web services (services/web/)
     "gateway": 8,
+    "insights": 9,
 }
 
 
@@ -121,3 +122,15 @@ CSAT = Gauge("accord_csat_average", "Average CSAT (1-5) by channel", ["channel"]
 NPS = Gauge("accord_nps_average_score", "Average NPS answer (0-10) by channel", ["channel"])
 SURVEYS = Gauge("accord_satisfaction_answers", "Satisfaction answers recorded by channel", ["channel"])
 PROJECTED = Counter("accord_events_projected_total", "Events folded into the case views", ["projection"])
+
+# Early warning, set by the insights service.
+FINDINGS = Counter("accord_insights_findings_total", "Findings the insights service sent", ["type"])
+SURGE_RATIO = Gauge(
+    "accord_surge_ratio",
+    "Complaints in the latest updated day window over the count the surge rule requires (1 or more: "
+    "a surge), by category",
+    ["category"],
+)
+SURGE_WINDOW = Gauge(
+    "accord_surge_window_complaints", "Complaints in the latest updated day window, by category", ["category"]
+)

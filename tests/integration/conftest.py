@@ -107,7 +107,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def running(settings: Settings, tmp_path_factory) -> Iterator[Settings]:
-    """Every service (six steps and the projections) as a separate process, with their stores
+    """Every service (six steps, the projections and insights) as a separate process, with their stores
     in a fresh data directory."""
     topics.create(settings)
     local = settings.model_copy(update={"data_dir": tmp_path_factory.mktemp("steps")})
@@ -116,10 +116,11 @@ def running(settings: Settings, tmp_path_factory) -> Iterator[Settings]:
     # replay sends the complaints' historic times.
     os.environ["ACCORD_CLOCK"] = "message"
     os.environ["ACCORD_API_PORT"] = str(free_port())
-    os.environ["ACCORD_METRICS_PORT"] = str(free_ports(9))
+    os.environ["ACCORD_METRICS_PORT"] = str(free_ports(10))
     # the web services: the console (with the customer's page) and the channels' gateway
     os.environ["ACCORD_CONSOLE_PORT"] = str(free_port())
     os.environ["ACCORD_GATEWAY_PORT"] = str(free_port())
+    os.environ["ACCORD_INSIGHTS_PORT"] = str(free_port())
     local = local.model_copy(
         update={
             "api_port": int(os.environ["ACCORD_API_PORT"]),

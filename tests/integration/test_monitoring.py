@@ -42,6 +42,17 @@ def test_the_scrape_config_and_alert_rules_pass_promtool() -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_surge_alert_fires_at_the_surge_rule_and_not_below() -> None:
+    tool = promtool()
+    done = subprocess.run(
+        [tool, "test", "rules", str(DEPLOY / "prometheus" / "alerts_test.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_every_live_endpoint_passes_promtool_and_leaks_no_ids(running, live_producer, watcher) -> None:
     tool = promtool()
     sub = complaint("metrics", "hotline")
