@@ -70,7 +70,7 @@ def services(own_broker: Settings) -> Iterator[Settings]:
         "ACCORD_KAFKA_TIMEOUT": "5",
         "ACCORD_LIVENESS_SECONDS": "30",
     }
-    for service in processes.SERVICES:
+    for service in processes.PIPELINE:
         processes.start(local, service, env=env)
     try:
         yield local
@@ -185,7 +185,7 @@ def transaction_in_thread(producer: clients.TransactionalProducer, offset: int) 
 def test_every_service_rides_out_a_broker_killed_under_load_and_nothing_is_lost_or_doubled(
     services: Settings,
 ) -> None:
-    pids = {service: processes.running(services, service) for service in processes.SERVICES}
+    pids = {service: processes.running(services, service) for service in processes.PIPELINE}
     assert all(pids.values()), pids
     watcher = Watcher(services, from_beginning=True)
     try:
@@ -211,7 +211,7 @@ def test_every_service_rides_out_a_broker_killed_under_load_and_nothing_is_lost_
         # service took part, each still the same process: none needed its supervisor.
         after = drive_to_survey(services, watcher, f"after-{uuid.uuid4().hex[:6]}")
         assert time.monotonic() - restarted < 4 * RESUME_S
-        assert {s: processes.running(services, s) for s in processes.SERVICES} == pids
+        assert {s: processes.running(services, s) for s in processes.PIPELINE} == pids
         assert load.acked, f"the load never got a submission in: {load.errors}"
         deadline = time.monotonic() + RESUME_S
         while time.monotonic() < deadline and any(c not in watcher.cases for c in load.acked):
@@ -229,7 +229,7 @@ def test_every_service_rides_out_a_broker_killed_under_load_and_nothing_is_lost_
     finally:
         watcher.close()
     # The projection service took the new case in, and every service says it is progressing.
-    for service in processes.SERVICES:
+    for service in processes.PIPELINE:
         deadline = time.monotonic() + RESUME_S
         while (state := processes.health(services, service)) is None or not state["progressing"]:
             assert time.monotonic() < deadline, f"{service}: /health says {state}"
