@@ -561,8 +561,11 @@ class Runner:
             return True  # driven by hand (tests): every input was handed over already
         topic, number = partition.rsplit(":", 1)
         tp = TopicPartition(topic, int(number))
-        end = self.consumer.highwater(tp)
-        return end is not None and self.consumer.position(tp) >= end
+        end = self.consumer.highwater(tp)  # from the last fetch: no request
+        if end is None:
+            return False
+        position = self.consumer.position(tp, timeout_ms=1000)  # known after a fetch: no wait
+        return position is not None and position >= end  # (past commit markers too)
 
     def _published(self, topic: str, kind: str) -> None:
         metrics.PUBLISHED.labels(self.name, topic).inc()
