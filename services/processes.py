@@ -42,7 +42,9 @@ def running(settings: Settings, step: str) -> int | None:
             os.waitpid(pid, os.WNOHANG)  # our own child that died: reap it
         return None
     cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists() and f"run\0{step}".encode() not in cmdline.read_bytes():
+    # A process caught in the middle of its exec shows an empty command line: it is ours.
+    command = cmdline.read_bytes() if cmdline.exists() else b""
+    if command and f"run\0{step}".encode() not in command:
         return None
     return pid
 
