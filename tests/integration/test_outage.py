@@ -72,6 +72,13 @@ def services(own_broker: Settings) -> Iterator[Settings]:
     }
     for service in processes.PIPELINE:
         processes.start(local, service, env=env)
+    # Every service answers /health before the test begins; one that died says why in its log.
+    deadline = time.monotonic() + 90
+    waiting = list(processes.PIPELINE)
+    while waiting and time.monotonic() < deadline:
+        waiting = [s for s in waiting if processes.health(local, s, timeout_s=1) is None]
+        time.sleep(0.5)
+    assert not waiting, {s: (local.data_dir / "logs" / f"{s}.log").read_text()[-2000:] for s in waiting}
     try:
         yield local
     finally:
