@@ -38,10 +38,10 @@ from services.runtime import metrics
 from services.runtime.clock import SystemClock
 from services.runtime.health import Liveness
 from services.runtime.relay import Relay, rejection
-from services.runtime.step import Input, Tick
 from services.runtime.store import EMIT, META, REJECT, SEEN, Conflict, Item, StepStore
 from services.runtime.watermark import Watermark
 from services.settings import Settings
+from services.steps.contract import Input, Tick
 
 log = logging.getLogger("accord.loop")
 MODELS: dict[str, type[Message]] = {

@@ -30,7 +30,7 @@ from events.intake import ComplaintRegistered
 from events.submission import ContactPreference
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules.model import Rules
-from services.runtime.step import Emit, Input, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, case_of, command_of, event_of, refuse
 
 STEP = "contact"
 INPUTS = (STEP_TOPICS["intake"].name, COMMANDS.name, STEP_TOPICS["evaluation"].name)

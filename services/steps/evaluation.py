@@ -23,7 +23,7 @@ from events.intake import ComplaintRegistered
 from events.planning import RouteChosen
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules.model import Rules
-from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, Tick, case_of, command_of, event_of, refuse
 
 STEP = "evaluation"
 INPUTS = (

@@ -27,7 +27,7 @@ from events.planning import PlanAccepted, PlanProposed, PlanRevised
 from events.plans import Redress, RepaymentRestructuring
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules.model import Rules
-from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, Tick, case_of, command_of, event_of, refuse
 
 STEP = "execution"
 INPUTS = (STEP_TOPICS["planning"].name, STEP_TOPICS["evaluation"].name, COMMANDS.name)

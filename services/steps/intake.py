@@ -22,7 +22,7 @@ from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS, SUBMITTED
 from services.rules import classification
 from services.rules.model import Rules
-from services.runtime.step import Emit, Input, event_of
+from services.steps.contract import Emit, Input, event_of
 
 STEP = "intake"
 INPUTS = (SUBMITTED.name, STEP_TOPICS["evaluation"].name)

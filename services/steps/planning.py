@@ -35,7 +35,7 @@ from events.plans import CounterOffer, Route
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules import plans
 from services.rules.model import Rules
-from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, Tick, case_of, command_of, event_of, refuse
 
 STEP = "planning"
 INPUTS = (

@@ -30,7 +30,7 @@ from events.sla import (
 from events.topics import COMMANDS, STEP_TOPICS
 from services.rules import deadlines
 from services.rules.model import Rules
-from services.runtime.step import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, Tick, case_of, command_of, event_of, refuse
 
 STEP = "sla"
 INPUTS = (

@@ -24,10 +24,10 @@ from events.topics import COMMANDS, SUBMITTED
 from services.runtime import metrics
 from services.runtime.clock import ManualClock
 from services.runtime.loop import Runner
-from services.runtime.step import Emit
 from services.runtime.store import REJECT
 from services.settings import Settings
 from services.steps import NAMES, load
+from services.steps.contract import Emit
 from tests.strategies import for_model
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ from events.intake import ComplaintRegistered
 from events.planning import PlanAccepted, PlanProposed
 from events.plans import Redress
 from services.rules.plans import schedule
-from services.runtime.step import Tick
 from services.steps import evaluation, execution, planning
+from services.steps.contract import Tick
 from tests.given import CUSTOMER, T0, cmd, env, given, types, when
 from tests.unit.steps.test_planning import facts, ledger, registered  # noqa: F401 - shared fixtures
 

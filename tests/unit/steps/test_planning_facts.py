@@ -16,8 +16,8 @@ from events.commands import LoadReferenceData
 from events.facts import REFERENCE_KEY, LedgerReading, mask_account
 from events.planning import FactsRequested, PlanProposed, ReferenceDataLoaded
 from events.plans import Redress, RepaymentRestructuring, RiskExplanation
-from services.runtime.step import Tick
 from services.steps import planning
+from services.steps.contract import Tick
 from tests.given import CUSTOMER, RULES, T0, cmd, env, types, when
 from tests.given import given as past
 from tests.unit.steps.test_planning import facts, ledger, loaded, reference, registered

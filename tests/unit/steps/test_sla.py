@@ -8,8 +8,8 @@ from events.commands import ExtendDeadline, PauseClock, ResumeClock
 from events.intake import ComplaintRegistered, NewFactsReported
 from events.planning import PlanOffered
 from events.sla import DeadlineStarted
-from services.runtime.step import Tick
 from services.steps import sla
+from services.steps.contract import Tick
 from tests.given import RULES, T0, cmd, env, given, types, when
 
 DAY = timedelta(days=1)
