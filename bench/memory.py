@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from events.topics import SUBMITTED
+from services.privacy import KeyStore
 from services.runtime.loop import Runner
 from services.settings import Settings
 from services.steps import intake
@@ -28,7 +29,7 @@ def run(checkpoints: list[int]) -> dict[str, float]:
     settings = Settings.from_env({}).model_copy(
         update={"data_dir": Path(tempfile.mkdtemp(prefix="accord-mem-"))}
     )
-    runner = Runner(intake, settings)
+    runner = Runner(intake, settings, sealer=KeyStore(settings))
     start = datetime(2026, 1, 1, tzinfo=UTC)
     out: dict[str, float] = {"rss_mib_at_start": round(rss_mib(), 1)}
     began = time.perf_counter()

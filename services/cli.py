@@ -177,13 +177,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             service.run(settings, stop, liveness)
         say("projections: stopped")
         return 0
+    from services.privacy import KeyStore
+
     step = load(args.step)
     say(
         f"{args.step}: consuming {', '.join(step.INPUTS)}"
         + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
     )
     with _fatal_logged(args.step):
-        Runner(step, settings, liveness=liveness).run(stop)
+        Runner(step, settings, liveness=liveness, sealer=KeyStore(settings)).run(stop)
     say(f"{args.step}: stopped")
     return 0
 

@@ -17,6 +17,7 @@ from events.codec import decode, encode
 from events.envelope import Envelope
 from events.topics import COMMANDS, SUBMITTED
 from services import publish
+from services.privacy import KeyStore
 from services.runtime.clock import ManualClock
 from services.runtime.loop import Runner
 from services.runtime.store import EMIT, REJECT
@@ -36,7 +37,8 @@ class Bus:
         base = settings or Settings.from_env({})
         self.settings = base.model_copy(update={"data_dir": data_dir})
         self.clock = ManualClock(start)
-        self.runners = {name: Runner(load(name), self.settings, self.clock) for name in NAMES}
+        keys = KeyStore(self.settings)
+        self.runners = {name: Runner(load(name), self.settings, self.clock, sealer=keys) for name in NAMES}
         self.topics: dict[str, list[tuple[bytes | None, bytes | None, list]]] = {}
         self.relayed = {name: 0 for name in NAMES}
         self.queue: deque[tuple[str, int]] = deque()

@@ -17,7 +17,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from eventsourcing.persistence import PersistenceError, Tracking
 from kafka import TopicPartition
@@ -33,7 +33,6 @@ from events.personal import PersonalData, SealedPersonalData, has_personal
 from events.submission import ComplaintSubmission
 from events.topics import DEADLETTER, REJECTED, SUBMITTED, by_name, event_topic
 from services import clients
-from services.privacy import KeyStore
 from services.runtime import metrics
 from services.runtime.clock import SystemClock
 from services.runtime.health import Liveness
@@ -142,8 +141,16 @@ def input_identity(message: Input, raw: bytes) -> tuple[str, uuid.UUID, str | No
     raise TypeError(message)
 
 
+class Sealer(Protocol):
+    """Seals personal data with the customer's own key. The key store (services/privacy.py) is
+    handed to the runtime by whoever builds it, so the runtime never imports it."""
+
+    def seal(self, customer_id: str, personal: PersonalData) -> SealedPersonalData: ...
+    def seal_submission(self, submission: ComplaintSubmission) -> ComplaintSubmission: ...
+
+
 class Runner:
-    """Runs one step: `Runner(step_module, settings).run(stop)`."""
+    """Runs one step: `Runner(step_module, settings, sealer=KeyStore(settings)).run(stop)`."""
 
     def __init__(
         self,
@@ -152,6 +159,8 @@ class Runner:
         clock: Any = None,
         cache_size: int = 5000,
         liveness: Liveness | None = None,
+        *,
+        sealer: Sealer,
     ) -> None:
         self.step = step
         self.name: str = step.STEP
@@ -162,7 +171,7 @@ class Runner:
         self.cache: OrderedDict[str, Stream] = OrderedDict()
         self.cache_size = cache_size
         self.timers: dict[str, datetime] = {}
-        self._keys: KeyStore | None = None
+        self.keys = sealer
         self.relay: Relay | None = None
         self.consumer: Any = None
         self.liveness = liveness or Liveness(self.name, settings.liveness_s)
@@ -301,12 +310,6 @@ class Runner:
         field = "submission_id" if kind == "submission" else "command_id"
         reason = f"conflict: this {field} was already used for a different {kind}; the first one stands"
         return self._reject(*origin, reason, field, position, "conflict")
-
-    @property
-    def keys(self) -> KeyStore:
-        if self._keys is None:
-            self._keys = KeyStore(self.settings)
-        return self._keys
 
     def _sealed(self, message: Input, raw: bytes) -> tuple[Input, bytes]:
         """A submission whose channel sent personal data in the clear is sealed before it is

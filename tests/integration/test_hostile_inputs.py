@@ -21,6 +21,7 @@ from events.commands import CommandEnvelope, RecordContactAttempt
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS, SUBMITTED
+from services.privacy import KeyStore
 from services.runtime import metrics
 from services.runtime.clock import ManualClock
 from services.runtime.loop import Runner
@@ -42,7 +43,7 @@ HYPOTHESIS = settings(
 def runners(tmp_path_factory) -> dict[str, Runner]:
     base = Settings.from_env({}).model_copy(update={"data_dir": tmp_path_factory.mktemp("hostile")})
     clock = ManualClock(NOW)
-    return {name: Runner(load(name), base, clock) for name in NAMES}
+    return {name: Runner(load(name), base, clock, sealer=KeyStore(base)) for name in NAMES}
 
 
 def feed(runner: Runner, topic: str, value: bytes | None) -> tuple[str, dict[str, str] | None]:
@@ -190,7 +191,7 @@ class Broken:
 
 def test_a_bug_in_a_step_rejects_that_input_as_a_step_error_and_the_stream_goes_on(tmp_path) -> None:
     base = Settings.from_env({}).model_copy(update={"data_dir": tmp_path})
-    runner = Runner(Broken(), base, ManualClock(NOW))
+    runner = Runner(Broken(), base, ManualClock(NOW), sealer=KeyStore(base))
     body = {
         "submission_id": "s-1",
         "channel": "app",
@@ -227,7 +228,7 @@ def _submission(**changes: object) -> bytes:
 
 def test_a_submission_id_reused_with_another_body_is_a_conflict_not_a_redelivery(tmp_path) -> None:
     base = Settings.from_env({}).model_copy(update={"data_dir": tmp_path})
-    intake = Runner(load("intake"), base, ManualClock(NOW))
+    intake = Runner(load("intake"), base, ManualClock(NOW), sealer=KeyStore(base))
     assert feed(intake, SUBMITTED.name, _submission())[0] == "recorded"
     assert feed(intake, SUBMITTED.name, _submission())[0] == "duplicate"
     # Same bytes in another JSON layout: the same submission.
@@ -245,6 +246,6 @@ def test_a_submission_id_reused_with_another_body_is_a_conflict_not_a_redelivery
         assert headers["error-kind"] == "conflict" and headers["error-field"] == "submission_id"
         assert "already used for a different submission" in headers["error"]
     # After a restart (a new runner on the same store) the claim still holds.
-    again = Runner(load("intake"), base, ManualClock(NOW))
+    again = Runner(load("intake"), base, ManualClock(NOW), sealer=KeyStore(base))
     assert feed(again, SUBMITTED.name, _submission(customer_id="DUP-4"))[1]["error-kind"] == "conflict"  # type: ignore[index]
     assert feed(again, SUBMITTED.name, _submission())[0] == "duplicate"

@@ -1,7 +1,7 @@
 """The import graph of Accord's own modules: no cycles, and the bottom layers import nothing
-from above them (events ← rules ← step cores). The rest of the layer order (← runtime ←
-services/projections ← cli) is the architecture issue's to finish: the runtime still imports
-the settings and the Kafka clients from `services`."""
+from above them: events ← rules ← step cores ← runtime (which may also use the two
+infrastructure modules below it, the settings object and the Kafka client factories; the key
+store is injected) ← services/projections ← cli."""
 
 from __future__ import annotations
 
@@ -99,5 +99,18 @@ def test_the_step_cores_import_only_the_contract_the_rules_and_each_other() -> N
         if m.startswith("services.steps")
         for t in ts
         if not t.startswith(("events", "services.rules", "services.steps"))
+    }
+    assert wrong == set()
+
+
+def test_the_runtime_imports_nothing_above_it() -> None:
+    graph = _graph()
+    below = ("events", "services.rules", "services.steps", "services.runtime", "services.settings")
+    wrong = {
+        (m, t)
+        for m, ts in graph.items()
+        if m.startswith("services.runtime")
+        for t in ts
+        if not t.startswith(below) and t not in ("services", "services.clients")
     }
     assert wrong == set()
