@@ -20,7 +20,7 @@ import faust
 from events.codec import DecodeError, decode, encode, headers_for
 from events.envelope import Envelope
 from events.topics import INSIGHTS, STEP_TOPICS
-from services.insights import facts
+from services.insights import durable, facts
 from services.insights.surge import SurgeRule
 from services.rules import risk
 from services.runtime import metrics
@@ -55,7 +55,7 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
     )
 
 
-app = faust.App(
+app = durable.App(
     settings.insights_app_id,
     broker=[f"kafka://{host.strip()}" for host in settings.bootstrap_servers.split(",")],
     broker_credentials=_credentials(settings),
