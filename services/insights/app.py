@@ -20,7 +20,7 @@ import faust
 from events.codec import DecodeError, decode, encode, headers_for
 from events.envelope import Envelope
 from events.topics import INSIGHTS, STEP_TOPICS
-from services.insights import facts
+from services.insights import durable, facts
 from services.insights.surge import SurgeRule
 from services.rules import risk
 from services.runtime import metrics
@@ -55,7 +55,7 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
     )
 
 
-app = faust.App(
+app = durable.App(
     settings.insights_app_id,
     broker=[f"kafka://{host.strip()}" for host in settings.bootstrap_servers.split(",")],
     broker_credentials=_credentials(settings),
@@ -191,7 +191,15 @@ async def start_uncommitted_partitions_from_the_beginning(sender: Any, **_: Any)
     committed offset, but aiokafka's seek_to_committed skips a partition whose committed offset
     is None or 0, so a partition never committed before a crash would silently skip what was
     fetched (found by the SIGKILL test). Such partitions go back to their beginning instead;
-    what is read twice is absorbed by the idempotent tables and findings."""
+    what is read twice is absorbed by the idempotent tables and findings.
+
+    Before any seek, production into the agents' queues is suspended until faust resumes it:
+    faust resumed it for the changelog reads and only resumes it again, clearing every queue,
+    after `perform_seek` (faust/tables/recovery.py, `on_recovery_completed`). Records the
+    fetcher delivered during that seek's round trips were cleared unread, with their read
+    offsets advanced: skipped, or committed over as a "gap" (`Consumer._add_gap`). Suspended,
+    the fetcher waits on the first such record and delivers it after the clear."""
+    app.flow_control.suspend()
     mine = {*INPUTS, complaints_by_group.get_topic_name()}
     committed = await app.consumer.seek_to_committed()  # type: ignore[attr-defined]
     for tp, offset in committed.items():
