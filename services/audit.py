@@ -307,25 +307,14 @@ def verify(
                 if e.step != step:
                     continue
                 if event_id not in recorded:
-                    found.append(
-                        replace(
-                            copy.where,
-                            problem="on the topic but never recorded by its step (forged or injected)",
-                            case_id=e.case_id,
-                            step=step,
-                            event_id=event_id,
-                        )
-                    )
+                    problem = "on the topic but never recorded by its step (forged or injected)"
                 elif recorded[event_id] != value:
-                    found.append(
-                        replace(
-                            copy.where,
-                            problem="differs from what its step recorded (modified)",
-                            case_id=e.case_id,
-                            step=step,
-                            event_id=event_id,
-                        )
-                    )
+                    problem = "differs from what its step recorded (modified)"
+                else:
+                    continue
+                found.append(
+                    replace(copy.where, problem=problem, case_id=e.case_id, step=step, event_id=event_id)
+                )
     verdict.seconds = round(time.perf_counter() - started, 2)
     return verdict
 

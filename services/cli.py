@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from services.settings import Settings
 
@@ -99,7 +100,6 @@ def example_submission(channel: str = "app", submission_id: str | None = None) -
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from events.codec import DecodeError, decode
     from events.submission import ComplaintSubmission
-    from services import clients, publish
 
     raw = (
         Path(args.file).read_bytes()
@@ -117,11 +117,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     from services.privacy import KeyStore
 
-    producer = clients.producer(settings)
-    try:
-        meta = publish.send(producer, submission, KeyStore(settings)).get(timeout=30)
-    finally:
-        producer.close()
+    meta = _send(settings, submission, KeyStore(settings))
     say(
         f"submitted {submission.submission_id} via {submission.channel} "
         f"-> {meta.topic}[{meta.partition}]@{meta.offset}"
@@ -237,7 +233,6 @@ def _value(text: str) -> object:
 def cmd_act(args: argparse.Namespace, settings: Settings) -> int:
     from events.codec import DecodeError, decode
     from events.commands import CommandEnvelope
-    from services import clients, publish
 
     kind, _, actor_id = args.actor.partition(":")
     fields = dict(pair.split("=", 1) for pair in args.fields)
@@ -253,20 +248,27 @@ def cmd_act(args: argparse.Namespace, settings: Settings) -> int:
     except DecodeError as exc:
         say(f"not sent: {exc.reason}")
         return 2
-    producer = clients.producer(settings)
-    try:
-        publish.send(producer, command).get(timeout=30)
-    finally:
-        producer.close()
+    _send(settings, command)
     say(f"sent {args.command} for {args.case} as {args.actor} (command {command.command_id})")
     return 0
+
+
+def _send(settings: Settings, message: Any, keys: Any = None) -> Any:
+    """Publish one submission or command through the one publishing path and wait for it."""
+    from services import clients, publish
+
+    producer = clients.producer(settings)
+    try:
+        return publish.send(producer, message, keys).get(timeout=30)
+    finally:
+        producer.close()
 
 
 def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
     from events.base import Actor
     from events.codec import DecodeError
     from events.facts import REFERENCE_KEY
-    from services import clients, publish
+    from services import publish
 
     kind, _, actor_id = args.actor.partition(":")
     try:
@@ -274,11 +276,7 @@ def cmd_reference(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError, DecodeError) as exc:
         say(f"not loaded: {getattr(exc, 'reason', exc)}")
         return 2
-    producer = clients.producer(settings)
-    try:
-        publish.send(producer, command).get(timeout=30)
-    finally:
-        producer.close()
+    _send(settings, command)
     data = command.command
     say(
         f"sent reference data {data.dataset_id} version {data.version} ({data.source}, as of "  # type: ignore[union-attr]

@@ -43,18 +43,11 @@ from events.topics import STEP_TOPICS
 from projections import report
 from projections.store import ViewStore
 from services import clients, publish
+from services.rules.cfpb import CHANNELS
 from services.rules.classification import PRODUCTS
 from services.settings import Settings
 from services.steps.intake import case_id_for
 
-CHANNELS = {
-    "Web": "app",
-    "Email": "app",
-    "Phone": "hotline",
-    "Referral": "branch",
-    "Postal mail": "branch",
-    "Fax": "branch",
-}
 STAFF, SUPERVISOR, FINANCE = (Actor(kind="staff", id=i) for i in ("CFPB-H1", "CFPB-SUP", "CFPB-FIN"))
 # The CFPB data has no balances, rates or amounts. The simulation's stand-in ledger reading,
 # recorded only where the plan policy asks for one and announced when a run starts: the
@@ -151,8 +144,15 @@ def expected(data: list[Row]) -> dict[str, Any]:
 
 # Plan effectiveness figures the CSV can vouch for, by category (each category gets one plan type).
 PLAN_FIGURES = (
-    "cases", "acceptance_rate", "rounds_to_acceptance_avg", "repayment_default_rate", "reopen_rate",
-    "escalation_rate", "csat_avg", "nps", "on_time_rate",
+    "cases",
+    "acceptance_rate",
+    "rounds_to_acceptance_avg",
+    "repayment_default_rate",
+    "reopen_rate",
+    "escalation_rate",
+    "csat_avg",
+    "nps",
+    "on_time_rate",
 )
 
 

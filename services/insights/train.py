@@ -14,17 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from services.rules import risk
+from services.rules.cfpb import CHANNELS
 from services.rules.classification import PRODUCTS
 
-# The simulation's channel mapping (docs/cfpb.md), repeated here so that training needs no broker code.
-CHANNELS = {
-    "Web": "app",
-    "Email": "app",
-    "Phone": "hotline",
-    "Referral": "branch",
-    "Postal mail": "branch",
-    "Fax": "branch",
-}
 RELIEF = {
     "Closed with monetary relief": "monetary",
     "Closed with non-monetary relief": "non_monetary",
