@@ -1,0 +1,236 @@
+"""Partition ownership in a step's consumer group (services/runtime/group.py) on the real broker,
+with members as real processes: the partitions are shared without overlap, a killed member's
+partitions move, a restarted static member gets its own back, every partition starts where the
+store says, and an idle member does not spin."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from services import clients
+from services.runtime.group import GroupSource
+from services.settings import Settings
+
+pytestmark = pytest.mark.broker
+
+SESSION_MS = 10_000  # the broker's group.min.session.timeout.ms is 6 s
+LIMIT_S = 90.0  # generous: a condition that holds at all holds long before this
+
+
+class Member:
+    """A group member process and everything it reported."""
+
+    def __init__(self, settings: Settings, topic: str, group: str, instance: str | None, *extra: str) -> None:
+        command = [sys.executable, "-m", "tests.integration.group_member", topic, group, instance or "-"]
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+        self.proc = subprocess.Popen(
+            [*command, str(SESSION_MS), *extra], stdout=subprocess.PIPE, text=True, env=env
+        )
+        self.lines: list[dict[str, Any]] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self.lines.append(json.loads(line))
+
+    @property
+    def owned(self) -> set[int]:
+        states = [line for line in list(self.lines) if "owned" in line]
+        return set(states[-1]["owned"]) if states else set()
+
+    @property
+    def leader(self) -> bool:
+        states = [line for line in list(self.lines) if "owned" in line]
+        return bool(states and states[-1]["leader"])
+
+    def changes(self) -> list[dict[str, Any]]:
+        return [line for line in list(self.lines) if "assigned" in line or "revoked" in line]
+
+    def records(self) -> list[tuple[int, int]]:
+        return [tuple(line["record"]) for line in list(self.lines) if "record" in line]
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def members(settings: Settings) -> Iterator[Callable[..., Member]]:
+    started: list[Member] = []
+
+    def start(topic: str, group: str, instance: str | None = None, *extra: str) -> Member:
+        started.append(Member(settings, topic, group, instance, *extra))
+        return started[-1]
+
+    yield start
+    for member in started:
+        member.stop()
+
+
+def wait_for(condition: Callable[[], bool], what: str, limit_s: float = LIMIT_S) -> float:
+    """Seconds until `condition` held; fails the test after `limit_s`."""
+    started = time.monotonic()
+    while not condition():
+        if time.monotonic() - started > limit_s:
+            pytest.fail(f"not within {limit_s:.0f}s: {what}")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def shared_without_overlap(group: list[Member], partitions: int) -> bool:
+    owned = [m.owned for m in group]
+    return all(owned) and sum(map(len, owned)) == partitions and set().union(*owned) == set(range(partitions))
+
+
+def test_two_then_three_members_share_six_partitions_without_overlap(
+    members: Callable[..., Member], new_topic: Callable[..., str], unique: Callable[[str], str]
+) -> None:
+    topic, group = new_topic("group.share", partitions=6), unique("group.share")
+    first, second = members(topic, group, "a"), members(topic, group, "b")
+    wait_for(lambda: shared_without_overlap([first, second], 6), "two members own all six partitions")
+    assert {len(first.owned), len(second.owned)} == {3}
+
+    third = members(topic, group, "c")
+    wait_for(
+        lambda: (
+            shared_without_overlap([first, second, third], 6)
+            and [len(m.owned) for m in (first, second, third)] == [2, 2, 2]
+        ),
+        "three members own two partitions each",
+    )
+
+
+def test_a_killed_member_s_partitions_move_to_the_others(
+    members: Callable[..., Member], new_topic: Callable[..., str], unique: Callable[[str], str]
+) -> None:
+    topic, group = new_topic("group.kill", partitions=6), unique("group.kill")
+    group_members = [members(topic, group, name) for name in ("a", "b", "c")]
+    wait_for(lambda: shared_without_overlap(group_members, 6), "three members own all six partitions")
+    victim, *survivors = group_members
+    orphaned = victim.owned
+
+    victim.kill()
+    took = wait_for(lambda: shared_without_overlap(survivors, 6), "the survivors own all six partitions")
+    print(f"the killed member's partitions moved after {took:.1f}s (session timeout {SESSION_MS // 1000}s)")
+    # The survivors kept what they had (sticky): only the orphans moved.
+    assert orphaned <= survivors[0].owned | survivors[1].owned
+    for member in survivors:
+        assert not any("revoked" in change for change in member.changes())
+
+
+def test_a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
+    members: Callable[..., Member], new_topic: Callable[..., str], unique: Callable[[str], str]
+) -> None:
+    topic, group = new_topic("group.static", partitions=6), unique("group.static")
+    group_members = [members(topic, group, name) for name in ("a", "b", "c")]
+    wait_for(lambda: shared_without_overlap(group_members, 6), "three members own all six partitions")
+    # A follower: the leader's rejoin makes the broker rebalance (kafka-python's JoinGroup v7
+    # cannot be told to skip the assignment, KIP-814).
+    name, victim = next((n, m) for n, m in zip("abc", group_members, strict=True) if not m.leader)
+    others = [m for m in group_members if m is not victim]
+    before = victim.owned
+    changes_before = [len(m.changes()) for m in others]
+
+    victim.kill()  # no LeaveGroup: the broker keeps its place for the session timeout
+    again = members(topic, group, name)
+    wait_for(lambda: again.owned == before, f"the restarted member {name} owns {sorted(before)} again")
+    time.sleep(3)  # a rebalance the restart caused would show in the others' reports by now
+    assert [len(m.changes()) for m in others] == changes_before
+    assert shared_without_overlap([again, *others], 6)
+
+
+def test_each_partition_starts_after_the_position_the_store_recorded(
+    settings: Settings,
+    members: Callable[..., Member],
+    new_topic: Callable[..., str],
+    unique: Callable[[str], str],
+    producer: Callable[..., Any],
+) -> None:
+    topic, group = new_topic("group.seek", partitions=6), unique("group.seek")
+    send = producer()
+    for partition in range(6):
+        for n in range(10):
+            send.send(topic, partition=partition, value=f"{partition}:{n}".encode())
+    send.flush(timeout=30)
+    # Kafka's committed offsets say something else: they are for lag only, never a start.
+    committer = clients.consumer(settings, group_id=group, enable_auto_commit=False)
+    try:
+        committer.commit({TopicPartition(topic, p): OffsetAndMetadata(8, "", -1) for p in range(6)})
+    finally:
+        committer.close(autocommit=False)
+
+    member = members(topic, group, "a", "4")  # the store recorded offset 4 of every partition
+    wait_for(lambda: len(member.records()) == 6 * 5, "offsets 5..9 of every partition arrived")
+    time.sleep(1)
+    assert sorted(member.records()) == [(p, o) for p in range(6) for o in range(5, 10)]
+
+
+def test_an_idle_member_does_not_spin(
+    members: Callable[..., Member], new_topic: Callable[..., str], unique: Callable[[str], str]
+) -> None:
+    topic, group = new_topic("group.idle", partitions=2), unique("group.idle")
+    group_members = [members(topic, group, name) for name in ("a", "b", "c")]
+    wait_for(
+        lambda: (
+            shared_without_overlap([m for m in group_members if m.owned], 2)
+            and sum(1 for m in group_members if m.owned) == 2
+            and all(any("owned" in line for line in m.lines) for m in group_members)
+        ),
+        "two members own a partition each, the third none",
+    )
+    time.sleep(3)  # past the second round of the cooperative rebalance
+    idle = next(m for m in group_members if not m.owned)
+    before, started = idle.cpu_seconds(), time.monotonic()
+    time.sleep(5)
+    share = (idle.cpu_seconds() - before) / (time.monotonic() - started)
+    print(f"an idle member used {100 * share:.1f}% of one core")
+    assert share < 0.3, f"an idle member used {100 * share:.0f}% of a core: it spins"
+
+
+def test_a_failing_store_read_is_raised_from_poll_and_the_partition_stays_paused(
+    settings: Settings, new_topic: Callable[..., str], unique: Callable[[str], str]
+) -> None:
+    topic, group = new_topic("group.fail", partitions=1), unique("group.fail")
+
+    def recorded(tp: TopicPartition) -> int | None:
+        raise OSError("the store is gone")
+
+    source = GroupSource(settings, group, [topic], recorded=recorded, client_id="accord-test")
+    source.start()
+    try:
+        deadline = time.monotonic() + LIMIT_S
+        with pytest.raises(OSError, match="the store is gone"):
+            while time.monotonic() < deadline:
+                source.poll(timeout_ms=200)
+        assert source.consumer is not None
+        assert source.consumer.paused() == {TopicPartition(topic, 0)}
+    finally:
+        source.close()
