@@ -5,6 +5,7 @@ CPU each member used over a window, as a share of one core. Not part of `make te
     python -m bench.group_spin                 # plain kafka-python: the spin, when the race hits
     python -m bench.group_spin --fix           # with services.runtime.group.unstick after each poll
     python -m bench.group_spin --runs 5 --members 4 --partitions 3 --window 10
+    python -m bench.group_spin --grow 1 --busy 0.5   # partitions added while members work: the race, often
 
 One member: python -m bench.group_spin member TOPIC GROUP BUSY_SECONDS [--fix]"""
 
@@ -39,6 +40,7 @@ def member(topic: str, group: str, fix: bool, busy_s: float) -> None:
         group_id=group,
         client_id="accord-spin",
         partition_assignment_strategy=[CooperativeStickyAssignor],
+        metadata_max_age_ms=2000,  # see added partitions soon (--grow)
     )
     consumer.subscribe([topic])
     last: list[int] | None = None
@@ -53,7 +55,9 @@ def member(topic: str, group: str, fix: bool, busy_s: float) -> None:
             last = owned
 
 
-def run(members: int, partitions: int, settle: float, window: float, fix: bool, busy_s: float) -> list[float]:
+def run(
+    members: int, partitions: int, settle: float, window: float, fix: bool, busy_s: float, grow: int
+) -> list[float]:
     settings = Settings.from_env()
     name = f"bench.spin.{uuid.uuid4().hex[:8]}"
     topic = Topic(name, "spin bench", key="-", carries="raw", config=KEEP_FOREVER)
@@ -62,6 +66,15 @@ def run(members: int, partitions: int, settle: float, window: float, fix: bool, 
     procs = [subprocess.Popen(command + (["--fix"] if fix else [])) for _ in range(members)]
     try:
         time.sleep(settle)
+        if grow:  # the leader sees its metadata change and starts a rebalance of its own
+            from kafka.admin import NewPartitions
+
+            admin = clients.admin(settings)
+            try:
+                admin.create_partitions({name: NewPartitions(partitions + grow)})
+            finally:
+                admin.close()
+            time.sleep(settle)
         before = [cpu_seconds(p.pid) for p in procs]
         started = time.monotonic()
         time.sleep(window)
@@ -84,10 +97,11 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--settle", type=float, default=20.0)
     parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--grow", type=int, default=0, help="partitions to add after the members settled")
     parser.add_argument("--busy", type=float, default=0.0, help="seconds each member works after a poll")
     args = parser.parse_args()
     for run_no in range(1, args.runs + 1):
-        shares = run(args.members, args.partitions, args.settle, args.window, args.fix, args.busy)
+        shares = run(args.members, args.partitions, args.settle, args.window, args.fix, args.busy, args.grow)
         print(f"run {run_no}: " + " ".join(f"{share:.1f}%" for share in shares), "of one core", flush=True)
 
 

@@ -4,14 +4,17 @@ lost, and every record it received.
 
     python -m tests.integration.group_member TOPIC GROUP INSTANCE_ID|- SESSION_TIMEOUT_MS [RECORDED]
 
-RECORDED is the last offset "the store" recorded for every partition (default: none)."""
+RECORDED is the last offset "the store" recorded for every partition (default: none);
+GROUP_MEMBER_BUSY_S the seconds it works after each poll (default 0)."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
+import time
 
 from kafka import TopicPartition
 
@@ -43,18 +46,27 @@ def main() -> None:
         client_id="accord-test-member",
         session_timeout_ms=session_ms,
         heartbeat_interval_ms=min(1000, session_ms // 3),
+        metadata_max_age_ms=2000,  # sees added partitions soon
     )
+    busy_s = float(os.environ.get("GROUP_MEMBER_BUSY_S", "0"))
+    if os.environ.get("GROUP_MEMBER_NO_HEAL"):  # to show what the heal prevents
+        source._heal = lambda: None  # type: ignore[method-assign]
     source.start()
     last: tuple[list[int], bool] | None = None
+    healed = False
     try:
         while not stop.is_set():
             batch = source.poll(timeout_ms=200)
+            time.sleep(busy_s)  # handling the batch, as a step does
             for tp, records in batch.items():
                 for record in records:
                     say(record=[tp.partition, record.offset])
             now = (partitions(source.owned()), bool(source.consumer._coordinator._is_leader))
             if now != last:
-                say(owned=now[0], leader=now[1], heals=source.heals)
+                say(owned=now[0], leader=now[1])
+            if source.heals and not healed:
+                say(healed=source.heals)
+                healed = True
                 last = now
     finally:
         source.close()

@@ -32,9 +32,15 @@ LIMIT_S = 90.0  # generous: a condition that holds at all holds long before this
 class Member:
     """A group member process and everything it reported."""
 
-    def __init__(self, settings: Settings, topic: str, group: str, instance: str | None, *extra: str) -> None:
+    def __init__(
+        self, settings: Settings, topic: str, group: str, instance: str | None, *extra: str, busy_s: float = 0
+    ) -> None:
         command = [sys.executable, "-m", "tests.integration.group_member", topic, group, instance or "-"]
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+            "GROUP_MEMBER_BUSY_S": str(busy_s),
+        }
         self.proc = subprocess.Popen(
             [*command, str(SESSION_MS), *extra], stdout=subprocess.PIPE, text=True, env=env
         )
@@ -86,8 +92,8 @@ class Member:
 def members(settings: Settings) -> Iterator[Callable[..., Member]]:
     started: list[Member] = []
 
-    def start(topic: str, group: str, instance: str | None = None, *extra: str) -> Member:
-        started.append(Member(settings, topic, group, instance, *extra))
+    def start(topic: str, group: str, instance: str | None = None, *extra: str, busy_s: float = 0) -> Member:
+        started.append(Member(settings, topic, group, instance, *extra, busy_s=busy_s))
         return started[-1]
 
     yield start
@@ -213,6 +219,46 @@ def test_an_idle_member_does_not_spin(
     share = (idle.cpu_seconds() - before) / (time.monotonic() - started)
     print(f"an idle member used {100 * share:.1f}% of one core")
     assert share < 0.3, f"an idle member used {100 * share:.0f}% of a core: it spins"
+
+
+def test_partitions_added_while_members_work_are_shared_and_no_member_spins(
+    settings: Settings,
+    members: Callable[..., Member],
+    new_topic: Callable[..., str],
+    unique: Callable[[str], str],
+) -> None:
+    """The leader sees the new partition and rebalances on its own; in kafka-python 3.0 that
+    rebalance, when it finishes while the member is busy between polls, is never applied and
+    poll() spins (services/runtime/group.py unstick). Whether the race is hit varies; either way
+    the new partition must find an owner and nobody may spin."""
+    from kafka.admin import NewPartitions
+
+    topic, group = new_topic("group.grow", partitions=3), unique("group.grow")
+    group_members = [members(topic, group, name, busy_s=0.3) for name in ("a", "b", "c", "d")]
+    wait_for(
+        lambda: (
+            shared_without_overlap([m for m in group_members if m.owned], 3)
+            and sum(1 for m in group_members if m.owned) == 3
+        ),
+        "three of four members own a partition each",
+    )
+    before = [m.cpu_seconds() for m in group_members]
+    started = time.monotonic()
+    admin = clients.admin(settings)
+    try:
+        admin.create_partitions({topic: NewPartitions(4)})
+    finally:
+        admin.close()
+    # A stuck member spins from the rebalance (a few seconds in) until the broker expels it for
+    # the heartbeats it stopped sending (the session timeout, 10 s later).
+    time.sleep(8)
+    elapsed = time.monotonic() - started
+    shares = [(m.cpu_seconds() - b) / elapsed for m, b in zip(group_members, before, strict=True)]
+    wait_for(lambda: shared_without_overlap(group_members, 4), "four members own a partition each")
+    healed = sum(1 for m in group_members if any("healed" in line for line in m.lines))
+    print(f"after the growth: {' '.join(f'{100 * s:.1f}%' for s in shares)} of one core; {healed} healed")
+    # Spinning through every 200 ms poll between 300 ms of work is 40% of a core.
+    assert max(shares) < 0.15, f"a member used {100 * max(shares):.0f}% of a core: it spins"
 
 
 def test_a_failing_store_read_is_raised_from_poll_and_the_partition_stays_paused(
