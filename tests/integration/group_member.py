@@ -52,7 +52,7 @@ def main() -> None:
     if os.environ.get("GROUP_MEMBER_NO_HEAL"):  # to show what the heal prevents
         source._heal = lambda: None  # type: ignore[method-assign]
     source.start()
-    last: tuple[list[int], bool] | None = None
+    last: tuple[list[int], bool, int] | None = None
     healed = False
     try:
         while not stop.is_set():
@@ -61,9 +61,14 @@ def main() -> None:
             for tp, records in batch.items():
                 for record in records:
                     say(record=[tp.partition, record.offset])
-            now = (partitions(source.owned()), bool(source.consumer._coordinator._is_leader))
+            coordinator = source.consumer._coordinator
+            now = (
+                partitions(source.owned()),
+                bool(coordinator._is_leader),
+                coordinator._generation.generation_id,
+            )
             if now != last:
-                say(owned=now[0], leader=now[1])
+                say(owned=now[0], leader=now[1], generation=now[2])
             if source.heals and not healed:
                 say(healed=source.heals)
                 healed = True

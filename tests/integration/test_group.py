@@ -64,6 +64,11 @@ class Member:
         states = [line for line in list(self.lines) if "owned" in line]
         return bool(states and states[-1]["leader"])
 
+    @property
+    def generation(self) -> int:
+        states = [line for line in list(self.lines) if "owned" in line]
+        return int(states[-1]["generation"]) if states else -1
+
     def changes(self) -> list[dict[str, Any]]:
         return [line for line in list(self.lines) if "assigned" in line or "revoked" in line]
 
@@ -158,17 +163,18 @@ def test_a_restarted_static_member_gets_its_partitions_back_without_a_rebalance(
     topic, group = new_topic("group.static", partitions=6), unique("group.static")
     group_members = [members(topic, group, name) for name in ("a", "b", "c")]
     wait_for(lambda: shared_without_overlap(group_members, 6), "three members own all six partitions")
-    # A follower: the leader's rejoin makes the broker rebalance (kafka-python's JoinGroup v7
-    # cannot be told to skip the assignment, KIP-814).
-    name, victim = next((n, m) for n, m in zip("abc", group_members, strict=True) if not m.leader)
+    # The group's leader: the member a restart is likeliest to disturb.
+    name, victim = next((n, m) for n, m in zip("abc", group_members, strict=True) if m.leader)
     others = [m for m in group_members if m is not victim]
-    before = victim.owned
+    before, generation = victim.owned, victim.generation
     changes_before = [len(m.changes()) for m in others]
 
     victim.kill()  # no LeaveGroup: the broker keeps its place for the session timeout
     again = members(topic, group, name)
     wait_for(lambda: again.owned == before, f"the restarted member {name} owns {sorted(before)} again")
     time.sleep(3)  # a rebalance the restart caused would show in the others' reports by now
+    assert again.generation == generation
+    assert [m.generation for m in others] == [generation, generation]
     assert [len(m.changes()) for m in others] == changes_before
     assert shared_without_overlap([again, *others], 6)
 
