@@ -1,6 +1,6 @@
 """A step instance's share of its input partitions: joins the step's consumer group
-(cooperative-sticky, static membership, read_committed, no auto commit), starts each partition
-it is given where the store says, and tells its owner what it gained and lost."""
+(cooperative and co-partitioned, static membership, read_committed, no auto commit), starts each
+partition it is given where the store says, and tells its owner what it gained and lost."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.errors import KafkaError
 from kafka.structs import MemberState
 
 from services import clients
+from services.runtime.assignor import CoPartitionedAssignor
 from services.settings import Settings
 
 log = logging.getLogger("accord.group")
@@ -30,7 +30,8 @@ Batch = dict[TopicPartition, list[ConsumerRecord]]
 class GroupSource:
     """Consumes `topics` as one member of `group_id`; `instance_id` makes it a static member
     (KIP-345), so a restart within the session timeout gets its partitions back without a
-    rebalance.
+    rebalance. Partition n of every topic goes to the same member (services/runtime/assignor.py),
+    moved incrementally (KIP-429); `partition_assignment_strategy` overrides it.
 
     - `recorded(tp)` is the last offset the owner's store recorded for a partition (None: none
       yet). A partition this member is given is read from the offset after it; Kafka's
@@ -77,7 +78,7 @@ class GroupSource:
     def start(self, timeout_s: float | None = None) -> None:
         options: dict[str, Any] = {
             "group_id": self.group_id,
-            "partition_assignment_strategy": [CooperativeStickyAssignor],
+            "partition_assignment_strategy": [CoPartitionedAssignor],
             "enable_auto_commit": False,
             "isolation_level": "read_committed",
             **self.overrides,
