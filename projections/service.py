@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from projections import api
 from projections.projector import Projector
+from projections.readers import Readers
 from projections.store import ViewStore
 from services import clients
 from services.runtime import metrics
@@ -39,10 +40,12 @@ def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = N
     liveness = liveness or Liveness("projections", settings.liveness_s)
     store = ViewStore.open(settings.data_dir, settings.database_url)
     projector = Projector(settings, store)
+    # The API reads the views through its own connections, opened once.
+    readers = Readers.of(settings.data_dir, settings.database_url)
     server = None
     if settings.api_port:
         try:
-            server = api.serve(settings, settings.api_port)
+            server = api.serve(readers, settings.api_port)
         except OSError as exc:  # the views still update; only the API is missing
             log.warning("no case API on port %d (%s); set ACCORD_API_PORT", settings.api_port, exc)
     if server:
@@ -68,6 +71,7 @@ def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = N
     finally:
         if server:
             server.shutdown()
+        readers.close()
         projector.close()
         store.close()
 
