@@ -1,12 +1,13 @@
 """The projection service (`accord run projections`): keeps the case views current from every
-step topic, serves the read-only API, and sets the business gauges for Prometheus. It rides out a
-broker outage: polls return nothing, lag lookups are bounded and measured again later."""
+step topic, serves the read-only API, and answers Prometheus' scrapes with the business gauges.
+It rides out a broker outage: polls return nothing, lag lookups are bounded and measured again."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import Any
 
 from kafka.errors import KafkaError
 
@@ -22,26 +23,13 @@ from services.settings import Settings
 log = logging.getLogger("accord.projections")
 
 
-def update_gauges(store: ViewStore) -> None:
-    g = store.gauges()
-    metrics.OPEN_CASES.clear()
-    for status, step, count in g["by_status_step"]:
-        metrics.OPEN_CASES.labels(status or "unknown", step or "unknown").set(count)
-    warnings, breaches = g["deadlines"][0] if g["deadlines"] else (0, 0)
-    metrics.DEADLINE_WARNINGS.set(warnings or 0)
-    metrics.DEADLINE_BREACHES.set(breaches or 0)
-    for channel, csat, csat_n, nps, _ in g["satisfaction"]:
-        metrics.CSAT.labels(channel or "unknown").set(csat or 0)
-        metrics.NPS.labels(channel or "unknown").set(nps or 0)
-        metrics.SURVEYS.labels(channel or "unknown").set(csat_n or 0)
-
-
 def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = None) -> None:
     liveness = liveness or Liveness("projections", settings.liveness_s)
     store = ViewStore.open(settings.data_dir, settings.database_url)
     projector = Projector(settings, store)
-    # The API reads the views through its own connections, opened once.
+    # The API and the business gauges read the views through their own connections, opened once.
     readers = Readers.of(settings.data_dir, settings.database_url)
+    metrics.BUSINESS.read_from(lambda: _figures(readers))
     server = None
     if settings.api_port:
         try:
@@ -65,15 +53,20 @@ def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = N
                 stop.wait(1.0)
             metrics.PROJECTED.labels("case_state").inc(projector.applied - before)
             if time.monotonic() - last > settings.tick_seconds:
-                update_gauges(store)
                 _report_lag(projector, settings, liveness)
                 last = time.monotonic()
     finally:
         if server:
             server.shutdown()
+        metrics.BUSINESS.read_from(None)
         readers.close()
         projector.close()
         store.close()
+
+
+def _figures(readers: Readers) -> dict[str, list[tuple[Any, ...]]]:
+    with readers.lend() as store:
+        return store.gauges()
 
 
 def _report_lag(projector: Projector, settings: Settings, liveness: Liveness) -> None:
