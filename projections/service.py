@@ -73,7 +73,7 @@ def _report_lag(projector: Projector, settings: Settings, liveness: Liveness) ->
     """Lag per partition, bounded by ACCORD_KAFKA_TIMEOUT; while Kafka does not answer (the
     lookup raises KafkaTimeoutError), the last measurement stands and the service goes on."""
     try:
-        consumer = projector.consumer
+        consumer = projector.reader.consumer
         ends = consumer.end_offsets(projector.parts, timeout_ms=clients.timeout_ms(settings))
         lags = {tp: max(0, end - consumer.position(tp, timeout_ms=1000)) for tp, end in ends.items()}
     except KafkaError as exc:
