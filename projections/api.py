@@ -12,8 +12,8 @@ from urllib.parse import parse_qs, urlparse
 
 from projections import report
 from projections.case_state import overdue
+from projections.readers import Readers
 from projections.store import ViewStore
-from services.settings import Settings
 
 
 def cases(
@@ -61,7 +61,7 @@ def summary(view: dict) -> dict:
     }
 
 
-def handler_for(settings: Settings):
+def handler_for(readers: Readers):
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:  # keep request lines out of the logs
             pass
@@ -77,44 +77,45 @@ def handler_for(settings: Settings):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             url = urlparse(self.path)
             q = {k: v[0] for k, v in parse_qs(url.query).items()}
-            store = ViewStore.open(settings.data_dir, settings.database_url)
-            try:
-                parts = [p for p in url.path.split("/") if p]
-                if parts == ["health"]:
-                    self._send(200, {"status": "ok", "cases": store.count()})
-                elif parts == ["cases"]:
-                    found = cases(
-                        store,
-                        q.get("status"),
-                        q.get("channel"),
-                        q.get("category"),
-                        q.get("overdue") in ("1", "true"),
-                        int(q.get("limit", 1000)),
-                        q.get("sort"),
+            with readers.lend() as store:
+                try:
+                    self._answer(url.path, q, store)
+                except ValueError as exc:
+                    self._send(400, {"error": str(exc)})
+
+        def _answer(self, path: str, q: dict[str, str], store: ViewStore) -> None:
+            parts = [p for p in path.split("/") if p]
+            if parts == ["health"]:
+                self._send(200, {"status": "ok", "cases": store.count()})
+            elif parts == ["cases"]:
+                found = cases(
+                    store,
+                    q.get("status"),
+                    q.get("channel"),
+                    q.get("category"),
+                    q.get("overdue") in ("1", "true"),
+                    int(q.get("limit", 1000)),
+                    q.get("sort"),
+                )
+                self._send(200, [summary(v) for v in found])
+            elif len(parts) == 2 and parts[0] == "cases":
+                view = store.get(parts[1])
+                self._send(200 if view else 404, view or {"error": f"no case {parts[1]}"})
+            elif parts == ["report"]:
+                by = (q.get("by") or "overall,channel,category").split(",")
+                unknown = [d for d in by if d not in report.DIMENSIONS]
+                if unknown:
+                    self._send(
+                        400,
+                        {
+                            "error": f"unknown dimension(s) {unknown}",
+                            "dimensions": list(report.DIMENSIONS),
+                        },
                     )
-                    self._send(200, [summary(v) for v in found])
-                elif len(parts) == 2 and parts[0] == "cases":
-                    view = store.get(parts[1])
-                    self._send(200 if view else 404, view or {"error": f"no case {parts[1]}"})
-                elif parts == ["report"]:
-                    by = (q.get("by") or "overall,channel,category").split(",")
-                    unknown = [d for d in by if d not in report.DIMENSIONS]
-                    if unknown:
-                        self._send(
-                            400,
-                            {
-                                "error": f"unknown dimension(s) {unknown}",
-                                "dimensions": list(report.DIMENSIONS),
-                            },
-                        )
-                    else:
-                        self._send(200, report.compute(store.all(), by))
                 else:
-                    self._send(404, {"error": "try /cases, /cases/<id>, /report, /health"})
-            except ValueError as exc:
-                self._send(400, {"error": str(exc)})
-            finally:
-                store.close()
+                    self._send(200, report.compute(store.all(), by))
+            else:
+                self._send(404, {"error": "try /cases, /cases/<id>, /report, /health"})
 
         def do_POST(self) -> None:  # noqa: N802
             self._send(405, {"error": "read-only"})
@@ -122,7 +123,8 @@ def handler_for(settings: Settings):
     return Handler
 
 
-def serve(settings: Settings, port: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(settings))
+def serve(readers: Readers, port: int) -> ThreadingHTTPServer:
+    """The API on `port`, answering from the process's view readers (opened once, not per request)."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(readers))
     threading.Thread(target=server.serve_forever, daemon=True, name="accord-api").start()
     return server

@@ -34,11 +34,11 @@ def rebuild(settings: Settings, *, replace: bool = False, log: Callable[[str], N
         positions, live_sum = live.snapshot()  # the live views as of one moment
         until = {tp: positions.get((tp.topic, tp.partition), 0) for tp in projector.parts}
         if not any(until.values()):  # no live views yet: rebuild to the end of the topics
-            until = projector.end_offsets()
+            until = projector.reader.ends()
         total = sum(until.values())
         log(f"rebuilding the case views from offset 0: {total} records on {len(until)} partitions")
         started = time.monotonic()
-        projector.catch_up(until, progress=lambda d, t: _bar(d, t, started))
+        projector.catch_up(until, progress=lambda done: _bar(min(done, total), total, started))
         elapsed = time.monotonic() - started
         sys.stderr.write("\n")
         projector.close()

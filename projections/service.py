@@ -1,17 +1,19 @@
 """The projection service (`accord run projections`): keeps the case views current from every
-step topic, serves the read-only API, and sets the business gauges for Prometheus. It rides out a
-broker outage: polls return nothing, lag lookups are bounded and measured again later."""
+step topic, serves the read-only API, and answers Prometheus' scrapes with the business gauges.
+It rides out a broker outage: polls return nothing, lag lookups are bounded and measured again."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from typing import Any
 
 from kafka.errors import KafkaError
 
 from projections import api
 from projections.projector import Projector
+from projections.readers import Readers
 from projections.store import ViewStore
 from services import clients
 from services.runtime import metrics
@@ -21,28 +23,17 @@ from services.settings import Settings
 log = logging.getLogger("accord.projections")
 
 
-def update_gauges(store: ViewStore) -> None:
-    g = store.gauges()
-    metrics.OPEN_CASES.clear()
-    for status, step, count in g["by_status_step"]:
-        metrics.OPEN_CASES.labels(status or "unknown", step or "unknown").set(count)
-    warnings, breaches = g["deadlines"][0] if g["deadlines"] else (0, 0)
-    metrics.DEADLINE_WARNINGS.set(warnings or 0)
-    metrics.DEADLINE_BREACHES.set(breaches or 0)
-    for channel, csat, csat_n, nps, _ in g["satisfaction"]:
-        metrics.CSAT.labels(channel or "unknown").set(csat or 0)
-        metrics.NPS.labels(channel or "unknown").set(nps or 0)
-        metrics.SURVEYS.labels(channel or "unknown").set(csat_n or 0)
-
-
 def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = None) -> None:
     liveness = liveness or Liveness("projections", settings.liveness_s)
     store = ViewStore.open(settings.data_dir, settings.database_url)
     projector = Projector(settings, store)
+    # The API and the business gauges read the views through their own connections, opened once.
+    readers = Readers.of(settings.data_dir, settings.database_url)
+    metrics.BUSINESS.read_from(lambda: _figures(readers))
     server = None
     if settings.api_port:
         try:
-            server = api.serve(settings, settings.api_port)
+            server = api.serve(readers, settings.api_port)
         except OSError as exc:  # the views still update; only the API is missing
             log.warning("no case API on port %d (%s); set ACCORD_API_PORT", settings.api_port, exc)
     if server:
@@ -62,21 +53,27 @@ def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = N
                 stop.wait(1.0)
             metrics.PROJECTED.labels("case_state").inc(projector.applied - before)
             if time.monotonic() - last > settings.tick_seconds:
-                update_gauges(store)
                 _report_lag(projector, settings, liveness)
                 last = time.monotonic()
     finally:
         if server:
             server.shutdown()
+        metrics.BUSINESS.read_from(None)
+        readers.close()
         projector.close()
         store.close()
+
+
+def _figures(readers: Readers) -> dict[str, list[tuple[Any, ...]]]:
+    with readers.lend() as store:
+        return store.gauges()
 
 
 def _report_lag(projector: Projector, settings: Settings, liveness: Liveness) -> None:
     """Lag per partition, bounded by ACCORD_KAFKA_TIMEOUT; while Kafka does not answer (the
     lookup raises KafkaTimeoutError), the last measurement stands and the service goes on."""
     try:
-        consumer = projector.consumer
+        consumer = projector.reader.consumer
         ends = consumer.end_offsets(projector.parts, timeout_ms=clients.timeout_ms(settings))
         lags = {tp: max(0, end - consumer.position(tp, timeout_ms=1000)) for tp, end in ends.items()}
     except KafkaError as exc:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from projections.case_state import View
-from services.runtime.database import Database
+from services.runtime.database import connect
 
 COLUMNS = (
     "status",
@@ -48,6 +47,17 @@ def canonical(view: View) -> str:
     return json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def checksum(views: Iterable[tuple[str, View]]) -> tuple[int, str]:
+    """(number of cases, SHA-256 over every view), given (case id, view) in case-id order: the
+    one checksum of case views, for the live store, a rebuild and an audit bundle alike."""
+    digest = hashlib.sha256()
+    count = 0
+    for case_id, view in views:
+        digest.update(case_id.encode() + b"\0" + canonical(view).encode() + b"\n")
+        count += 1
+    return count, digest.hexdigest()
+
+
 class ViewStore:
     """Case views keyed by case id, plus the consumed positions, under a table prefix."""
 
@@ -79,15 +89,13 @@ class ViewStore:
 
     @classmethod
     def open(cls, data_dir: Path, database_url: str | None = None, prefix: str = "proj") -> ViewStore:
-        database = Database.parse(database_url)
-        if database is not None:
-            return cls(database.connect(), "postgres", prefix)
-        folder = data_dir / "projections"
-        folder.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(folder / "views.db", timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return cls(conn, "sqlite", prefix)
+        conn, dialect = connect(
+            database_url,
+            data_dir / "projections" / "views.db",
+            pragmas=("journal_mode=WAL", "synchronous=NORMAL"),
+            shared=True,
+        )
+        return cls(conn, dialect, prefix)
 
     def _tx(self):
         store = self
@@ -212,18 +220,14 @@ class ViewStore:
             cur.execute(f"SELECT topic, part, next_offset FROM {self.positions_table}")
             positions = {(t, int(pt)): int(o) for t, pt, o in cur.fetchall()}
             cur.execute(f"SELECT case_id, data FROM {self.cases} ORDER BY case_id")
-            digest = hashlib.sha256()
-            count = 0
-            for case_id, data in cur.fetchall():
-                digest.update(case_id.encode() + b"\0" + canonical(json.loads(data)).encode() + b"\n")
-                count += 1
+            summed = checksum((case_id, json.loads(data)) for case_id, data in cur.fetchall())
         finally:
             if self.dialect == "sqlite":
                 cur.execute("COMMIT")
             else:
                 self.conn.commit()
             cur.close()
-        return positions, (count, digest.hexdigest())
+        return positions, summed
 
     def gauges(self) -> dict[str, list[tuple[Any, ...]]]:
         """Small aggregates for Prometheus: no case or customer id in any of them."""

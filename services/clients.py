@@ -1,14 +1,16 @@
 """Kafka client factories with Accord's defaults, so every process talks to Kafka the same
 way: idempotent producers that wait for all replicas, read_committed consumers, one admin, and
 no call that blocks longer than ACCORD_KAFKA_TIMEOUT. Audit gets consumers only, as its own
-read-only principal when one is configured."""
+read-only principal when one is configured. And the one way to read topics without a group:
+TopicReader, and read_to_end on it."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import (
@@ -215,29 +217,117 @@ class Record:
     value: bytes
 
 
+def partitions(
+    consumer: KafkaConsumer, topic_names: Iterable[str], wait_s: float | None = None, who: str = ""
+) -> list[TopicPartition]:
+    """Every partition of these topics. With `wait_s`, each topic must exist: wait that long
+    for topics being created as a service starts, then raise; without, a missing one is skipped."""
+    deadline = time.monotonic() + (wait_s or 0)
+    while True:
+        found = {name: consumer.partitions_for_topic(name) for name in topic_names}
+        missing = [name for name, parts in found.items() if not parts]
+        if not missing or wait_s is None:
+            return [TopicPartition(name, p) for name, parts in found.items() for p in sorted(parts or [])]
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{who}{': ' if who else ''}topics {missing} do not exist; run `accord topics create`"
+            )
+        time.sleep(0.5)
+
+
+Start = Literal["beginning", "end"] | Mapping[tuple[str, int], int]
+
+
+class TopicReader:
+    """Every partition of some topics, assigned without a consumer group and read from `start`:
+    the beginning, the end, or stored next offsets (partitions without one from the beginning).
+    As the services' principal, or (audit=True) the read-only audit principal. The one loop
+    behind reading to the end (audit, privacy, the rebuild), following the topics (the watcher,
+    the simulation) and the projection service."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topic_names: Iterable[str],
+        *,
+        start: Start = "beginning",
+        audit: bool = False,
+        wait_s: float | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.consumer = (audit_consumer if audit else consumer)(settings, **overrides)
+        try:
+            self.parts = partitions(self.consumer, topic_names, wait_s)
+            self.consumer.assign(self.parts)
+            if start == "end":
+                for tp, end in self.consumer.end_offsets(self.parts).items():
+                    self.consumer.seek(tp, end)
+            elif start == "beginning":
+                self.consumer.seek_to_beginning(*self.parts)
+            else:
+                for tp in self.parts:
+                    offset = start.get((tp.topic, tp.partition))
+                    if offset is None:
+                        self.consumer.seek_to_beginning(tp)
+                    else:
+                        self.consumer.seek(tp, offset)
+        except BaseException:
+            self.consumer.close()
+            raise
+
+    def ends(self) -> dict[TopicPartition, int]:
+        """Each partition's end offset as of now."""
+        return dict(self.consumer.end_offsets(self.parts))
+
+    def poll(
+        self, timeout_ms: int = 500, until: Mapping[TopicPartition, int] | None = None, **options: Any
+    ) -> list[Record]:
+        """The records of one poll; with `until`, none at or past a partition's limit (the
+        reader then stands at the limit)."""
+        out: list[Record] = []
+        for tp, records in self.consumer.poll(timeout_ms=timeout_ms, **options).items():
+            stop = until.get(tp, 0) if until is not None else None
+            for r in records:
+                if stop is not None and r.offset >= stop:
+                    self.consumer.seek(tp, stop)
+                    break
+                out.append(Record(tp.topic, tp.partition, r.offset, r.value or b""))
+        return out
+
+    def batches(
+        self, until: Mapping[TopicPartition, int] | None = None, progress: Callable[[int], None] | None = None
+    ) -> Iterator[list[Record]]:
+        """Polled batches until every partition reaches `until` (default: its end as of now);
+        `progress` hears the number of records read so far after every poll."""
+        limits = dict(until) if until is not None else self.ends()
+        count = 0
+        while any(self.consumer.position(tp) < limits.get(tp, 0) for tp in self.parts):
+            batch = self.poll(500, limits)
+            count += len(batch)
+            if batch:
+                yield batch
+            if progress:
+                progress(count)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 def read_to_end(
     settings: Settings, topic_names: list[str], progress: Callable[[int], None] | None = None
 ) -> Iterator[Record]:
     """Every committed record of these topics, from offset 0 to the end as of now, read as the
-    audit principal (read-only): the one "read everything" loop."""
-    consumer = audit_consumer(
-        settings, client_id="accord-audit", max_poll_records=5000, fetch_max_bytes=64 * 1024 * 1024
+    audit principal (read-only)."""
+    reader = TopicReader(
+        settings,
+        topic_names,
+        audit=True,
+        client_id="accord-audit",
+        max_poll_records=5000,
+        fetch_max_bytes=64 * 1024 * 1024,
     )
     try:
-        parts = [
-            TopicPartition(t, p) for t in topic_names for p in sorted(consumer.partitions_for_topic(t) or [])
-        ]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        ends = consumer.end_offsets(parts)
-        count = 0
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for r in records:
-                    if r.offset < ends[tp]:
-                        yield Record(tp.topic, tp.partition, r.offset, r.value or b"")
-                        count += 1
-            if progress:
-                progress(count)
+        for batch in reader.batches(progress=progress):
+            yield from batch
     finally:
-        consumer.close()
+        reader.close()

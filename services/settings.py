@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from services.rules.model import Rules
 
@@ -16,70 +18,109 @@ ROOT = Path(__file__).resolve().parent.parent
 SecurityProtocol = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"]
 
 
-class Settings(BaseModel):
-    """Accord's configuration. Each field maps to one environment variable (see README)."""
+class Settings(BaseSettings):
+    """Accord's configuration. Each field is read from the one environment variable its alias
+    names (see README)."""
 
     # hide_input_in_errors: a refused setting must not echo the passwords given alongside it.
-    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+    # validate_by_name: code and tests may also build it by field name (Settings(data_dir=...));
+    # loc_by_alias=False: a refusal names the field (`partitions`), not the variable, as before.
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        loc_by_alias=False,
+    )
 
-    bootstrap_servers: str = Field(default="127.0.0.1:9092")  # KAFKA_BOOTSTRAP_SERVERS
-    data_dir: Path = Field(default=ROOT / ".accord")  # ACCORD_DATA_DIR
-    kafka_home: Path = Field(default=ROOT / "deploy" / ".cache" / "kafka")  # ACCORD_KAFKA_HOME
-    partitions: int = Field(default=6, ge=1)  # ACCORD_PARTITIONS
-    replication_factor: int = Field(default=1, ge=1)  # ACCORD_REPLICATION_FACTOR
-    broker_heap: str = Field(default="512m")  # ACCORD_BROKER_HEAP
-    broker_start_timeout_s: float = Field(default=90.0, gt=0)  # ACCORD_BROKER_START_TIMEOUT
-    database_url: str | None = None  # ACCORD_DATABASE_URL: postgresql://... (default: SQLite)
-    metrics_port: int = Field(default=9400, ge=0)  # ACCORD_METRICS_PORT: base port, 0 = off
-    api_port: int = Field(default=8088, ge=0)  # ACCORD_API_PORT: read-only case API, 0 = off
-    clock: Literal["wall", "message"] = "wall"  # ACCORD_CLOCK: "message" replays history
-    tick_seconds: float = Field(default=5.0, gt=0)  # ACCORD_TICK_SECONDS: timer resolution
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    data_dir: Path = Field(default=ROOT / ".accord", validation_alias="ACCORD_DATA_DIR")
+    kafka_home: Path = Field(
+        default=ROOT / "deploy" / ".cache" / "kafka", validation_alias="ACCORD_KAFKA_HOME"
+    )
+    partitions: int = Field(default=6, ge=1, validation_alias="ACCORD_PARTITIONS")
+    replication_factor: int = Field(default=1, ge=1, validation_alias="ACCORD_REPLICATION_FACTOR")
+    broker_heap: str = Field(default="512m", validation_alias="ACCORD_BROKER_HEAP")
+    broker_start_timeout_s: float = Field(default=90.0, gt=0, validation_alias="ACCORD_BROKER_START_TIMEOUT")
+    # postgresql://user:pw@host:port/db[?schema=name] (default: SQLite)
+    database_url: str | None = Field(default=None, validation_alias="ACCORD_DATABASE_URL")
+    # base port, 0 = off
+    metrics_port: int = Field(default=9400, ge=0, validation_alias="ACCORD_METRICS_PORT")
+    # read-only case API, 0 = off
+    api_port: int = Field(default=8088, ge=0, validation_alias="ACCORD_API_PORT")
+    # "message" replays history
+    clock: Literal["wall", "message"] = Field(default="wall", validation_alias="ACCORD_CLOCK")
+    tick_seconds: float = Field(default=5.0, gt=0, validation_alias="ACCORD_TICK_SECONDS")  # timer resolution
     # Riding out a broker outage (see docs/architecture.md, "Failure and delivery"): no Kafka call
     # blocks longer than kafka_timeout_s; a service that has lag and has made no progress for
     # liveness_s answers 503 on /health, and one whose own loop has not turned for that long exits.
-    kafka_timeout_s: float = Field(default=30.0, ge=1)  # ACCORD_KAFKA_TIMEOUT
-    liveness_s: float = Field(default=120.0, gt=0)  # ACCORD_LIVENESS_SECONDS
+    kafka_timeout_s: float = Field(default=30.0, ge=1, validation_alias="ACCORD_KAFKA_TIMEOUT")
+    liveness_s: float = Field(default=120.0, gt=0, validation_alias="ACCORD_LIVENESS_SECONDS")
     # Workflow rules (see docs/workflow.md).
-    policy: Literal["CN-2020", "UK-FCA", "US-CFPB"] = "CN-2020"  # ACCORD_POLICY
-    first_contact_hours: int = Field(default=24, ge=1)  # ACCORD_FIRST_CONTACT_HOURS
-    approval_limit: Decimal = Field(default=Decimal("10000"), ge=0)  # ACCORD_APPROVAL_LIMIT
-    max_rounds: int = Field(default=3, ge=1, le=20)  # ACCORD_MAX_ROUNDS
-    reopen_days: int = Field(default=14, ge=0)  # ACCORD_REOPEN_DAYS
-    awaiting_customer_counts: bool = True  # ACCORD_AWAITING_CUSTOMER_COUNTS
-    handlers: str = "H-001:retail,H-002:retail,H-003:cards,H-004:wealth"  # ACCORD_HANDLERS
-    default_tolerance_missed: int = Field(default=2, ge=1)  # ACCORD_MISSED_INSTALMENTS_TO_DEFAULT
+    policy: Literal["CN-2020", "UK-FCA", "US-CFPB"] = Field(
+        default="CN-2020", validation_alias="ACCORD_POLICY"
+    )
+    first_contact_hours: int = Field(default=24, ge=1, validation_alias="ACCORD_FIRST_CONTACT_HOURS")
+    approval_limit: Decimal = Field(default=Decimal("10000"), ge=0, validation_alias="ACCORD_APPROVAL_LIMIT")
+    max_rounds: int = Field(default=3, ge=1, le=20, validation_alias="ACCORD_MAX_ROUNDS")
+    reopen_days: int = Field(default=14, ge=0, validation_alias="ACCORD_REOPEN_DAYS")
+    awaiting_customer_counts: bool = Field(default=True, validation_alias="ACCORD_AWAITING_CUSTOMER_COUNTS")
+    handlers: str = Field(
+        default="H-001:retail,H-002:retail,H-003:cards,H-004:wealth", validation_alias="ACCORD_HANDLERS"
+    )
+    default_tolerance_missed: int = Field(
+        default=2, ge=1, validation_alias="ACCORD_MISSED_INSTALMENTS_TO_DEFAULT"
+    )
     # Early warning (see docs/insights.md): a surge is a day's complaints for one (branch, product,
     # category) of at least `surge_min_count` and more than `surge_factor` times the mean per day
     # of the `surge_baseline_days` before it. A rule, not a measured figure: tune it per bank.
-    surge_factor: float = Field(default=3.0, gt=0)  # ACCORD_SURGE_FACTOR
-    surge_min_count: int = Field(default=10, ge=1)  # ACCORD_SURGE_MIN_COUNT
-    surge_baseline_days: int = Field(default=28, ge=1, le=366)  # ACCORD_SURGE_BASELINE_DAYS
-    insights_app_id: str = "accord-insights"  # ACCORD_INSIGHTS_APP_ID: consumer group, changelog prefix
-    insights_port: int = Field(default=8089, ge=0)  # ACCORD_INSIGHTS_PORT: faust web (/windows/), 0 = off
+    surge_factor: float = Field(default=3.0, gt=0, validation_alias="ACCORD_SURGE_FACTOR")
+    surge_min_count: int = Field(default=10, ge=1, validation_alias="ACCORD_SURGE_MIN_COUNT")
+    surge_baseline_days: int = Field(default=28, ge=1, le=366, validation_alias="ACCORD_SURGE_BASELINE_DAYS")
+    # consumer group, changelog prefix
+    insights_app_id: str = Field(default="accord-insights", validation_alias="ACCORD_INSIGHTS_APP_ID")
+    # faust web (/windows/), 0 = off
+    insights_port: int = Field(default=8089, ge=0, validation_alias="ACCORD_INSIGHTS_PORT")
     # How the services authenticate to Kafka (see docs/security.md). Passwords are SecretStr so
     # they never show in a repr, a log line or a validation error.
-    security_protocol: SecurityProtocol = "PLAINTEXT"  # KAFKA_SECURITY_PROTOCOL
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"  # KAFKA_SASL_MECHANISM
-    sasl_username: str | None = None  # KAFKA_SASL_USERNAME
-    sasl_password: SecretStr | None = None  # KAFKA_SASL_PASSWORD
-    ssl_cafile: Path | None = None  # KAFKA_SSL_CAFILE: CA bundle for SASL_SSL (default: the system's)
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
+    # CA bundle for SASL_SSL (default: the system's)
+    ssl_cafile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_CAFILE")
     # The read-only principal `accord audit` runs as; unset, audit uses the services' settings.
-    audit_kafka_username: str | None = None  # ACCORD_AUDIT_KAFKA_USERNAME
-    audit_kafka_password: SecretStr | None = None  # ACCORD_AUDIT_KAFKA_PASSWORD
-    audit_bootstrap_servers: str | None = None  # ACCORD_AUDIT_BOOTSTRAP_SERVERS (default: the services')
-    audit_security_protocol: SecurityProtocol | None = None  # ACCORD_AUDIT_SECURITY_PROTOCOL
+    audit_kafka_username: str | None = Field(default=None, validation_alias="ACCORD_AUDIT_KAFKA_USERNAME")
+    audit_kafka_password: SecretStr | None = Field(
+        default=None, validation_alias="ACCORD_AUDIT_KAFKA_PASSWORD"
+    )
+    # where audit connects (default: the services' address)
+    audit_bootstrap_servers: str | None = Field(
+        default=None, validation_alias="ACCORD_AUDIT_BOOTSTRAP_SERVERS"
+    )
+    audit_security_protocol: SecurityProtocol | None = Field(
+        default=None, validation_alias="ACCORD_AUDIT_SECURITY_PROTOCOL"
+    )
     # The local broker's SASL_PLAINTEXT listener (default: broker port + 2).
-    broker_sasl_port: int | None = Field(default=None, ge=1, le=65535)  # ACCORD_BROKER_SASL_PORT
+    broker_sasl_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias="ACCORD_BROKER_SASL_PORT"
+    )
     # -- the console, the customer's page and the channels' gateway (services/web/) --
-    console_port: int = Field(default=8090, ge=0, le=65535)  # ACCORD_CONSOLE_PORT, 0 = off
-    gateway_port: int = Field(default=8091, ge=0, le=65535)  # ACCORD_GATEWAY_PORT, 0 = off
-    console_url: str | None = None  # ACCORD_CONSOLE_URL: the customers' links start with it
-    session_minutes: int = Field(default=480, ge=1)  # ACCORD_SESSION_MINUTES
-    lockout_attempts: int = Field(default=5, ge=1)  # ACCORD_LOCKOUT_ATTEMPTS
-    lockout_minutes: int = Field(default=15, ge=1)  # ACCORD_LOCKOUT_MINUTES
-    customer_link_days: int = Field(default=30, ge=1)  # ACCORD_CUSTOMER_LINK_DAYS
-    gateway_max_bytes: int = Field(default=65536, ge=1024)  # ACCORD_GATEWAY_MAX_BYTES
-    gateway_rate_per_minute: int = Field(default=120, ge=1)  # ACCORD_GATEWAY_RATE_PER_MINUTE
+    console_port: int = Field(default=8090, ge=0, le=65535, validation_alias="ACCORD_CONSOLE_PORT")  # 0 = off
+    gateway_port: int = Field(default=8091, ge=0, le=65535, validation_alias="ACCORD_GATEWAY_PORT")  # 0 = off
+    # the customers' links start with it
+    console_url: str | None = Field(default=None, validation_alias="ACCORD_CONSOLE_URL")
+    session_minutes: int = Field(default=480, ge=1, validation_alias="ACCORD_SESSION_MINUTES")
+    lockout_attempts: int = Field(default=5, ge=1, validation_alias="ACCORD_LOCKOUT_ATTEMPTS")
+    lockout_minutes: int = Field(default=15, ge=1, validation_alias="ACCORD_LOCKOUT_MINUTES")
+    customer_link_days: int = Field(default=30, ge=1, validation_alias="ACCORD_CUSTOMER_LINK_DAYS")
+    gateway_max_bytes: int = Field(default=65536, ge=1024, validation_alias="ACCORD_GATEWAY_MAX_BYTES")
+    gateway_rate_per_minute: int = Field(default=120, ge=1, validation_alias="ACCORD_GATEWAY_RATE_PER_MINUTE")
 
     @model_validator(mode="after")
     def _credentials_are_complete(self) -> Settings:
@@ -159,59 +200,34 @@ class Settings(BaseModel):
         return "SASL_PLAINTEXT" if self.audit_principal else self.security_protocol
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        names = {
-            "bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
-            "data_dir": "ACCORD_DATA_DIR",
-            "kafka_home": "ACCORD_KAFKA_HOME",
-            "partitions": "ACCORD_PARTITIONS",
-            "replication_factor": "ACCORD_REPLICATION_FACTOR",
-            "broker_heap": "ACCORD_BROKER_HEAP",
-            "broker_start_timeout_s": "ACCORD_BROKER_START_TIMEOUT",
-            "database_url": "ACCORD_DATABASE_URL",
-            "metrics_port": "ACCORD_METRICS_PORT",
-            "api_port": "ACCORD_API_PORT",
-            "clock": "ACCORD_CLOCK",
-            "tick_seconds": "ACCORD_TICK_SECONDS",
-            "kafka_timeout_s": "ACCORD_KAFKA_TIMEOUT",
-            "liveness_s": "ACCORD_LIVENESS_SECONDS",
-            "policy": "ACCORD_POLICY",
-            "first_contact_hours": "ACCORD_FIRST_CONTACT_HOURS",
-            "approval_limit": "ACCORD_APPROVAL_LIMIT",
-            "max_rounds": "ACCORD_MAX_ROUNDS",
-            "reopen_days": "ACCORD_REOPEN_DAYS",
-            "awaiting_customer_counts": "ACCORD_AWAITING_CUSTOMER_COUNTS",
-            "handlers": "ACCORD_HANDLERS",
-            "default_tolerance_missed": "ACCORD_MISSED_INSTALMENTS_TO_DEFAULT",
-            "surge_factor": "ACCORD_SURGE_FACTOR",
-            "surge_min_count": "ACCORD_SURGE_MIN_COUNT",
-            "surge_baseline_days": "ACCORD_SURGE_BASELINE_DAYS",
-            "insights_app_id": "ACCORD_INSIGHTS_APP_ID",
-            "insights_port": "ACCORD_INSIGHTS_PORT",
-            "security_protocol": "KAFKA_SECURITY_PROTOCOL",
-            "sasl_mechanism": "KAFKA_SASL_MECHANISM",
-            "sasl_username": "KAFKA_SASL_USERNAME",
-            "sasl_password": "KAFKA_SASL_PASSWORD",
-            "ssl_cafile": "KAFKA_SSL_CAFILE",
-            "audit_kafka_username": "ACCORD_AUDIT_KAFKA_USERNAME",
-            "audit_kafka_password": "ACCORD_AUDIT_KAFKA_PASSWORD",
-            "audit_bootstrap_servers": "ACCORD_AUDIT_BOOTSTRAP_SERVERS",
-            "audit_security_protocol": "ACCORD_AUDIT_SECURITY_PROTOCOL",
-            "broker_sasl_port": "ACCORD_BROKER_SASL_PORT",
-            # the console, the customer's page and the gateway
-            "console_port": "ACCORD_CONSOLE_PORT",
-            "gateway_port": "ACCORD_GATEWAY_PORT",
-            "console_url": "ACCORD_CONSOLE_URL",
-            "session_minutes": "ACCORD_SESSION_MINUTES",
-            "lockout_attempts": "ACCORD_LOCKOUT_ATTEMPTS",
-            "lockout_minutes": "ACCORD_LOCKOUT_MINUTES",
-            "customer_link_days": "ACCORD_CUSTOMER_LINK_DAYS",
-            "gateway_max_bytes": "ACCORD_GATEWAY_MAX_BYTES",
-            "gateway_rate_per_minute": "ACCORD_GATEWAY_RATE_PER_MINUTE",
-        }
-        given = {field: env[var] for field, var in names.items() if env.get(var)}
-        return cls.model_validate(given)
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Settings(...) built in code is exactly what it was given; the environment is read by
+        # from_env, which tests hand a mapping of their own.
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings from the environment variables named by each field's alias (os.environ
+        unless `env` is given); an empty variable counts as unset."""
+        return cls(**_Environment(cls, os.environ if env is None else env)())
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping, so that a test (or a caller
+    that builds the environment itself) does not go through os.environ. Only the variables
+    named by the fields' aliases are read, case-sensitively."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls, case_sensitive=True, env_ignore_empty=True)
+        names = {field.validation_alias for field in settings_cls.model_fields.values()}
+        self.env_vars = {name: value for name, value in env.items() if name in names and value}
 
 
 def load() -> Settings:

@@ -22,8 +22,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from kafka import TopicPartition
-
 from events.base import Actor, Money
 from events.codec import DecodeError, decode
 from events.commands import (
@@ -213,14 +211,9 @@ class Driver:
     def __init__(self, settings: Settings, data: list[Row]) -> None:
         self.by_case = {r.case_id: r for r in data}
         self.producer = clients.producer(settings, linger_ms=20)
-        self.reader = clients.consumer(settings, client_id="accord-simulate")
-        parts = [
-            TopicPartition(t.name, p)
-            for t in STEP_TOPICS.values()
-            for p in sorted(self.reader.partitions_for_topic(t.name) or [])
-        ]
-        self.reader.assign(parts)
-        self.reader.seek_to_beginning(*parts)
+        self.reader = clients.TopicReader(
+            settings, [t.name for t in STEP_TOPICS.values()], client_id="accord-simulate"
+        )
         self.done: set[str] = set()
         self.balances: dict[str, Any] = {}
         self.acted: set[tuple[str, str]] = set()
@@ -317,12 +310,11 @@ class Driver:
     def run(self, timeout_s: float, progress: Callable[[int, int], None]) -> None:
         deadline = time.monotonic() + timeout_s
         while len(self.done) < len(self.by_case) and time.monotonic() < deadline:
-            for records in self.reader.poll(timeout_ms=200, max_records=5000).values():
-                for record in records:
-                    try:
-                        self.react(decode(Envelope, record.value))
-                    except DecodeError:
-                        continue
+            for record in self.reader.poll(200, max_records=5000):
+                try:
+                    self.react(decode(Envelope, record.value))
+                except DecodeError:
+                    continue
             self.producer.flush()
             progress(len(self.done), len(self.by_case))
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from kafka import TopicPartition
-
 from events.codec import DecodeError, decode
 from events.envelope import Envelope
 from events.topics import STEP_TOPICS
@@ -17,35 +15,27 @@ from services.settings import Settings
 
 class Watcher:
     def __init__(self, settings: Settings, *, from_beginning: bool = False) -> None:
-        self.consumer = clients.consumer(settings, client_id="accord-watch")
-        names = [t.name for t in STEP_TOPICS.values()]
-        parts = [
-            TopicPartition(name, p)
-            for name in names
-            for p in sorted(self.consumer.partitions_for_topic(name) or [])
-        ]
-        self.consumer.assign(parts)
-        if from_beginning:
-            self.consumer.seek_to_beginning(*parts)
-        else:
-            for tp, end in self.consumer.end_offsets(parts).items():
-                self.consumer.seek(tp, end)
+        self.reader = clients.TopicReader(
+            settings,
+            [t.name for t in STEP_TOPICS.values()],
+            start="beginning" if from_beginning else "end",
+            client_id="accord-watch",
+        )
         self.cases: dict[str, list[Envelope]] = defaultdict(list)
         self.ids: set = set()
 
     def poll(self, timeout_ms: int = 200) -> int:
         count = 0
-        for records in self.consumer.poll(timeout_ms=timeout_ms).values():
-            for record in records:
-                try:
-                    envelope = decode(Envelope, record.value)
-                except DecodeError:
-                    continue
-                if envelope.event_id in self.ids:
-                    continue
-                self.ids.add(envelope.event_id)
-                self.cases[envelope.case_id].append(envelope)
-                count += 1
+        for record in self.reader.poll(timeout_ms):
+            try:
+                envelope = decode(Envelope, record.value)
+            except DecodeError:
+                continue
+            if envelope.event_id in self.ids:
+                continue
+            self.ids.add(envelope.event_id)
+            self.cases[envelope.case_id].append(envelope)
+            count += 1
         return count
 
     def types(self, case_id: str) -> list[str]:
@@ -70,4 +60,4 @@ class Watcher:
         return found[-1] if found else None
 
     def close(self) -> None:
-        self.consumer.close()
+        self.reader.close()

@@ -4,7 +4,10 @@ directory when it is unset. A schema keeps several Accord installations in one d
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -57,3 +60,26 @@ class Database:
 
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+
+
+def connect(
+    database_url: str | None,
+    sqlite_path: Path,
+    *,
+    autocommit: bool = False,
+    pragmas: Sequence[str] = (),
+    shared: bool = False,
+) -> tuple[Any, str]:
+    """The one way a store opens its database: a connection and its dialect ("postgres" or
+    "sqlite"). PostgreSQL when ACCORD_DATABASE_URL is set (its schema on the search path);
+    otherwise the SQLite file `sqlite_path` (its folder made), in autocommit mode (a store
+    begins its own transactions), waiting up to 30 s for a lock, with the store's `pragmas`;
+    `shared`: usable from other threads than the one that opened it."""
+    database = Database.parse(database_url)
+    if database is not None:
+        return database.connect(autocommit=autocommit), "postgres"
+    sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(sqlite_path, timeout=30, isolation_level=None, check_same_thread=not shared)
+    for pragma in pragmas:
+        conn.execute(f"PRAGMA {pragma}")
+    return conn, "sqlite"

@@ -6,17 +6,21 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.server import ThreadingHTTPServer
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import MetricsHandler
+from prometheus_client.registry import Collector
 
 from services.steps import registry
 
 if TYPE_CHECKING:
     from services.runtime.health import Liveness
+
+log = logging.getLogger("accord.metrics")
 
 CONSUMED = Counter("accord_messages_consumed_total", "Kafka records a step consumed", ["step", "topic"])
 EMITTED = Counter("accord_events_emitted_total", "Events a step recorded for publishing", ["step", "type"])
@@ -118,15 +122,68 @@ def serve(step: str, base_port: int, liveness: Liveness | None = None) -> int | 
     return port
 
 
-# Business gauges, set by the projection service from the case views.
-OPEN_CASES = Gauge(
-    "accord_open_cases", "Open cases by status and the step that last acted", ["status", "step"]
-)
-DEADLINE_WARNINGS = Gauge("accord_deadline_warnings", "Decision-deadline warnings issued, all cases")
-DEADLINE_BREACHES = Gauge("accord_deadline_breaches", "Cases whose decision deadline was breached")
-CSAT = Gauge("accord_csat_average", "Average CSAT (1-5) by channel", ["channel"])
-NPS = Gauge("accord_nps_average_score", "Average NPS answer (0-10) by channel", ["channel"])
-SURVEYS = Gauge("accord_satisfaction_answers", "Satisfaction answers recorded by channel", ["channel"])
+# Business gauges: computed from the case views whenever Prometheus scrapes the projection
+# service, which hands its aggregate query to BUSINESS (read_from); elsewhere, nothing to read.
+Figures = dict[str, list[tuple[Any, ...]]]
+
+
+class BusinessGauges(Collector):
+    """Open cases by status and step, deadline warnings and breaches, CSAT, NPS and answers by
+    channel, from `source()` (the view store's `gauges()`) at scrape time, never polled. A source
+    that fails leaves the families empty for that scrape; /metrics still answers."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Figures] | None = None
+
+    def read_from(self, source: Callable[[], Figures] | None) -> None:
+        self.source = source
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    def collect(self) -> Iterable[Metric]:
+        families = self._families()
+        open_cases, warnings, breaches, csat, nps, surveys = families
+        figures: Figures = {"by_status_step": [], "deadlines": [], "satisfaction": []}
+        if self.source is not None:
+            try:
+                figures = self.source()
+            except Exception as exc:  # noqa: BLE001 - a scrape must not fail with the store
+                log.warning("business gauges not read (%s: %s)", type(exc).__name__, exc)
+                return [open_cases, csat, nps, surveys]
+        for status, step, count in figures["by_status_step"]:
+            open_cases.add_metric([status or "unknown", step or "unknown"], count)
+        warned, breached = figures["deadlines"][0] if figures["deadlines"] else (0, 0)
+        warnings.add_metric([], warned or 0)
+        breaches.add_metric([], breached or 0)
+        for channel, average_csat, answers, average_nps, _ in figures["satisfaction"]:
+            csat.add_metric([channel or "unknown"], average_csat or 0)
+            nps.add_metric([channel or "unknown"], average_nps or 0)
+            surveys.add_metric([channel or "unknown"], answers or 0)
+        return families
+
+    @staticmethod
+    def _families() -> list[GaugeMetricFamily]:
+        return [
+            GaugeMetricFamily(
+                "accord_open_cases",
+                "Open cases by status and the step that last acted",
+                labels=["status", "step"],
+            ),
+            GaugeMetricFamily("accord_deadline_warnings", "Decision-deadline warnings issued, all cases"),
+            GaugeMetricFamily("accord_deadline_breaches", "Cases whose decision deadline was breached"),
+            GaugeMetricFamily("accord_csat_average", "Average CSAT (1-5) by channel", labels=["channel"]),
+            GaugeMetricFamily(
+                "accord_nps_average_score", "Average NPS answer (0-10) by channel", labels=["channel"]
+            ),
+            GaugeMetricFamily(
+                "accord_satisfaction_answers", "Satisfaction answers recorded by channel", labels=["channel"]
+            ),
+        ]
+
+
+BUSINESS = BusinessGauges()
+REGISTRY.register(BUSINESS)
 PROJECTED = Counter("accord_events_projected_total", "Events folded into the case views", ["projection"])
 
 # Early warning, set by the insights service.
