@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from events.base import Money
@@ -135,8 +135,10 @@ def _add_months(day: date, months: int) -> date:
 
 
 def schedule(balance: Decimal, term: int, start: date, currency: str) -> list[Instalment]:
-    """Equal monthly instalments on the 1st of each month; the last one absorbs the rounding."""
-    each = (balance / term).quantize(CENT, rounding=ROUND_HALF_UP)
+    """Equal monthly instalments on the 1st of each month, rounded down to the cent; the last one
+    absorbs the rest, so none is ever below the others or negative (rounding half up, 1.32 over
+    24 months made 23 of 0.06 and a last of -0.06)."""
+    each = (balance / term).quantize(CENT, rounding=ROUND_DOWN)
     out = []
     for n in range(1, term + 1):
         amount = each if n < term else balance - each * (term - 1)
@@ -180,6 +182,10 @@ def restructuring(
         rationale.append(f"term capped at {cap} months ({'credit card, art. 70' if card else 'loan policy'})")
         term = cap
     term = max(term, 1)
+    cents = int(balance / CENT)
+    if 0 < cents < term:
+        rationale.append(f"term shortened to {cents} months: no instalment is below {CENT} {currency}")
+        term = cents
     treatment = _treatment(card, round_)
     rate = ledger.annual_rate if treatment == "accrue" and ledger.annual_rate is not None else Decimal("0")
     if treatment == "accrue":

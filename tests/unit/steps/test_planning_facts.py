@@ -226,3 +226,14 @@ def test_every_amount_in_a_repayment_offer_follows_from_the_ledger_reading(
     assert {i.amount.currency for i in terms.instalments} == {currency} == {plan.value.currency}
     assert terms.annual_rate == (Decimal(0) if card else Decimal("0.031"))
     assert plan.value.amount == (interest + fees if card else Decimal(0))
+
+
+def test_a_small_balance_over_a_long_term_has_no_negative_or_empty_instalment() -> None:
+    from datetime import date
+
+    from services.rules.plans import schedule
+
+    # Rounded half up, 1.32 over 24 months made 23 instalments of 0.06 and a last one of -0.06.
+    instalments = [i.amount.amount for i in schedule(Decimal("1.32"), 24, date(2026, 1, 1), "CNY")]
+    assert sum(instalments) == Decimal("1.32") and min(instalments) > 0
+    assert instalments[-1] >= instalments[0]
