@@ -123,6 +123,6 @@ def handler_for(settings: Settings):
 
 
 def serve(settings: Settings, port: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(settings))
+    server = ThreadingHTTPServer((settings.bind_host, port), handler_for(settings))
     threading.Thread(target=server.serve_forever, daemon=True, name="accord-api").start()
     return server

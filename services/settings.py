@@ -31,6 +31,9 @@ class Settings(BaseModel):
     broker_start_timeout_s: float = Field(default=90.0, gt=0)  # ACCORD_BROKER_START_TIMEOUT
     database_url: str | None = None  # ACCORD_DATABASE_URL: postgresql://... (default: SQLite)
     metrics_port: int = Field(default=9400, ge=0)  # ACCORD_METRICS_PORT: base port, 0 = off
+    # Where every HTTP endpoint (metrics, /health, the case API, the console, the gateway) listens:
+    # loopback on one machine; 0.0.0.0 in a container, so that probes and Prometheus reach it.
+    bind_host: str = "127.0.0.1"  # ACCORD_BIND_HOST
     api_port: int = Field(default=8088, ge=0)  # ACCORD_API_PORT: read-only case API, 0 = off
     clock: Literal["wall", "message"] = "wall"  # ACCORD_CLOCK: "message" replays history
     tick_seconds: float = Field(default=5.0, gt=0)  # ACCORD_TICK_SECONDS: timer resolution
@@ -172,6 +175,7 @@ class Settings(BaseModel):
             "database_url": "ACCORD_DATABASE_URL",
             "metrics_port": "ACCORD_METRICS_PORT",
             "api_port": "ACCORD_API_PORT",
+            "bind_host": "ACCORD_BIND_HOST",
             "clock": "ACCORD_CLOCK",
             "tick_seconds": "ACCORD_TICK_SECONDS",
             "kafka_timeout_s": "ACCORD_KAFKA_TIMEOUT",
