@@ -82,6 +82,26 @@ def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if stale else 0
 
 
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    from services import k8s
+
+    if args.action == "write":
+        for path in k8s.write():
+            say(f"wrote {path.relative_to(k8s.ROOT)}")
+        return 0
+    stale = k8s.stale()
+    for path in stale:
+        say(f"out of date: {path.relative_to(k8s.ROOT)}")
+    if stale:
+        say("run `accord deploy k8s write` and commit the result")
+    from services.k8s import validate  # needs the dev extra (kubernetes-validate)
+
+    problems = validate.validate_all()
+    for problem in problems:
+        say(f"invalid: {problem}")
+    return 1 if stale or problems else 0
+
+
 def example_submission(channel: str = "app", submission_id: str | None = None) -> dict:
     return {
         "submission_id": submission_id or f"{channel}-{uuid.uuid4().hex[:12]}",
@@ -601,6 +621,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalogue", help="the generated event catalogue")
     p.add_argument("action", choices=["write", "check"])
     p.set_defaults(run=cmd_catalogue)
+    p = sub.add_parser("deploy", help="the generated Kubernetes manifests (deploy/k8s/, docs/deploy.md)")
+    p.add_argument("target", choices=["k8s"])
+    p.add_argument("action", choices=["write", "check"])
+    p.set_defaults(run=cmd_deploy)
     p = sub.add_parser("submit", help="publish a complaint as a channel would")
     p.add_argument("file", nargs="?", help="JSON submission file, or - for stdin; default: an example")
     p.add_argument("--channel", default="app", choices=["hotline", "branch", "app"])
