@@ -109,16 +109,16 @@ def topics(partitions: int = Settings().partitions) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Access:
-    """What one service's principal may do; `prefix` entries are Kafka prefixed patterns."""
+    """What one service does on Kafka. Names ending in "-" are prefixes. (The same shape as the
+    local cluster's principals, so that both can be read from one table.)"""
 
-    read: tuple[str, ...] = ()  # topics it consumes
-    write: tuple[str, ...] = ()  # topics it produces to
+    service: str
+    reads: tuple[str, ...] = ()  # topics it consumes
+    writes: tuple[str, ...] = ()  # topics it produces to
     groups: tuple[str, ...] = ()  # consumer groups it joins or commits in (READ)
-    group_prefixes: tuple[str, ...] = ()
-    transactional_ids: tuple[str, ...] = ()
-    transactional_prefixes: tuple[str, ...] = ()
-    own_prefixes: tuple[str, ...] = ()  # topics it creates and owns (faust's internal topics)
-    describe_group_prefixes: tuple[str, ...] = ()  # groups whose offsets it only reads
+    transactional_ids: tuple[str, ...] = ()  # its transactional producers' ids (WRITE)
+    owns: tuple[str, ...] = ()  # topics it creates and keeps for itself (faust's internal topics)
+    describes_groups: tuple[str, ...] = ()  # groups whose committed offsets it only reads
 
 
 def step_access(name: str) -> Access:
@@ -129,61 +129,60 @@ def step_access(name: str) -> Access:
     own = STEP_TOPICS[name].name  # type: ignore[index]
     # The loop sets a submission it cannot accept aside on complaints.rejected, anything else
     # on accord.deadletter (Runner._reject).
-    rejects = [REJECTED.name] if SUBMITTED.name in core.INPUTS else []
-    rejects += [DEADLETTER.name] if any(t != SUBMITTED.name for t in core.INPUTS) else []
+    rejects = sorted({REJECTED.name if t == SUBMITTED.name else DEADLETTER.name for t in core.INPUTS})
     return Access(
+        name,
         # its own topic too: the relay commits its position against it inside each transaction
         # (TxnOffsetCommit needs READ on the topic) and reads it back at start.
-        read=(*core.INPUTS, own),
-        write=(own, *rejects),
-        groups=(f"accord-{name}",),
-        group_prefixes=(f"accord-relay-{name}-",),
-        transactional_ids=(f"accord-{name}",),
-        transactional_prefixes=(f"accord-{name}-",),
+        reads=(*core.INPUTS, own),
+        writes=(own, *rejects),
+        groups=(f"accord-{name}", f"accord-relay-{name}-"),
+        transactional_ids=(f"accord-{name}", f"accord-{name}-"),
     )
 
 
-def access() -> dict[str, Access]:
+def access() -> list[Access]:
     """Every service's principal (named `accord-<service>`), and the read-only auditor's."""
     app_id = Settings().insights_app_id
-    return {
-        **{name: step_access(name) for name in steps.NAMES},
+    return [
+        *(step_access(name) for name in steps.NAMES),
         # assign()s every partition of every event topic: no group, no writes
-        "projections": Access(read=tuple(t.name for t in EVENT_TOPICS.values())),
+        Access("projections", reads=tuple(t.name for t in EVENT_TOPICS.values())),
         # a faust app: its group, and the changelog and re-keying topics it creates under its id
-        "insights": Access(
-            read=tuple(t.name for t in STEP_TOPICS.values()),
-            write=(INSIGHTS.name,),
+        Access(
+            "insights",
+            reads=tuple(t.name for t in STEP_TOPICS.values()),
+            writes=(INSIGHTS.name,),
             groups=(app_id,),
-            own_prefixes=(f"{app_id}-",),
+            owns=(f"{app_id}-",),
         ),
-        "console": Access(write=(COMMANDS.name,)),
-        "gateway": Access(write=(SUBMITTED.name, COMMANDS.name)),
+        Access("console", writes=(COMMANDS.name,)),
+        Access("gateway", writes=(SUBMITTED.name, COMMANDS.name)),
         # docs/security.md: reads the histories and the relays' committed positions, writes nothing
-        "audit": Access(
-            read=(SUBMITTED.name, COMMANDS.name, *(t.name for t in EVENT_TOPICS.values())),
-            describe_group_prefixes=("accord-relay-",),
+        Access(
+            "audit",
+            reads=(SUBMITTED.name, COMMANDS.name, *(t.name for t in EVENT_TOPICS.values())),
+            describes_groups=("accord-relay-",),
         ),
-    }
+    ]
 
 
-def _acl(kind: str, name: str, operations: list[str], pattern: str = "literal") -> dict[str, Any]:
+def _acl(kind: str, name: str, operations: list[str]) -> dict[str, Any]:
+    pattern = "prefix" if name.endswith("-") else "literal"
     return {"resource": {"type": kind, "name": name, "patternType": pattern}, "operations": operations}
 
 
 def acls(a: Access) -> list[dict[str, Any]]:
-    out = [_acl("topic", t, ["Read", "Describe"]) for t in dict.fromkeys(a.read) if t not in a.write]
+    """Strimzi's form of the access: READ and WRITE as they are (each implies DESCRIBE)."""
+    out = [_acl("topic", t, ["Read", "Describe"]) for t in dict.fromkeys(a.reads) if t not in a.writes]
     out += [
-        _acl("topic", t, ["Read", "Write", "Describe"] if t in a.read else ["Write", "Describe"])
-        for t in dict.fromkeys(a.write)
+        _acl("topic", t, ["Read", "Write", "Describe"] if t in a.reads else ["Write", "Describe"])
+        for t in dict.fromkeys(a.writes)
     ]
     out += [_acl("group", g, ["Read"]) for g in a.groups]
-    out += [_acl("group", g, ["Read"], "prefix") for g in a.group_prefixes]
-    out += [_acl("group", g, ["Describe"], "prefix") for g in a.describe_group_prefixes]
+    out += [_acl("group", g, ["Describe"]) for g in a.describes_groups]
     out += [_acl("transactionalId", t, ["Write", "Describe"]) for t in a.transactional_ids]
-    out += [_acl("transactionalId", t, ["Write", "Describe"], "prefix") for t in a.transactional_prefixes]
-    own_ops = ["Create", "Read", "Write", "Describe", "DescribeConfigs"]
-    out += [_acl("topic", t, own_ops, "prefix") for t in a.own_prefixes]
+    out += [_acl("topic", t, ["Create", "Read", "Write", "Describe", "DescribeConfigs"]) for t in a.owns]
     return out
 
 
@@ -196,11 +195,11 @@ def users() -> list[dict[str, Any]]:
         {
             "apiVersion": API,
             "kind": "KafkaUser",
-            "metadata": _meta(user_name(service)),
+            "metadata": _meta(user_name(a.service)),
             "spec": {
                 "authentication": {"type": "scram-sha-512"},
                 "authorization": {"type": "simple", "acls": acls(a)},
             },
         }
-        for service, a in access().items()
+        for a in access()
     ]
