@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from events.topics import ALL, DEADLETTER, REJECTED, STEP_TOPICS, SUBMITTED
+from events.topics import ALL, DEADLETTER, KEEP_FOREVER, REJECTED, STEP_TOPICS, SUBMITTED, Topic
 from services import k8s, settings, steps
 from services.k8s import kafka, validate
 from services.processes import SERVICES
@@ -103,6 +103,24 @@ def test_a_kafka_version_the_pinned_strimzi_does_not_run_is_refused(monkeypatch:
     monkeypatch.setattr(validate, "KAFKA_VERSION", "4.4.0")  # Accord's local broker
     (problem,) = validate.kafka_version()
     assert "Strimzi 1.2.0 does not run Kafka 4.4.0" in problem.message and "'4.3.1'" in problem.message
+
+
+def test_quantities_are_held_to_strimzis_schema_as_the_api_server_holds_them() -> None:
+    pool = copy.deepcopy(of_kind("KafkaNodePool")["broker"])
+    pool["spec"]["resources"] = {"requests": {"cpu": 2, "memory": "8Gi"}}  # int or string
+    assert validate.validate(pool) == []
+    pool["spec"]["resources"] = {"requests": {"cpu": 2, "memory": "8 gigs"}}
+    (problem,) = validate.validate(pool)
+    assert problem.where == "spec.resources.requests.memory"
+
+
+def test_a_newly_declared_topic_gets_its_kafka_topic_without_an_edit(monkeypatch: pytest.MonkeyPatch) -> None:
+    new = Topic(
+        "negotiation.review", "Events of a review step.", key="case id", carries="event", config=KEEP_FOREVER
+    )
+    monkeypatch.setattr(kafka, "ALL", (*ALL, new))
+    (generated,) = [t for t in kafka.topics() if t["spec"]["topicName"] == "negotiation.review"]
+    assert generated["metadata"]["name"] == "negotiation-review" and validate.validate(generated) == []
 
 
 def test_the_cluster_is_kraft_with_three_brokers_and_replicated_transactions() -> None:
