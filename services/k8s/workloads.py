@@ -1,6 +1,6 @@
 """Accord's own workloads on Kubernetes, from the registries: a Deployment per service
-(services/processes.SERVICES) with its metrics port (services/runtime/metrics.PORTS) and /health
-probes, the settings as environment variables, PostgreSQL, and the Prometheus scrape config."""
+(services/processes.SERVICES) with its metrics port (services/runtime/metrics.PORTS), /health
+probes and its Kafka principal, the settings as environment variables, and the nightly audit."""
 
 from __future__ import annotations
 
