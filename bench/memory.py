@@ -12,10 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from events.topics import SUBMITTED
-from services.privacy import KeyStore
-from services.runtime.loop import Runner
+from services import bootstrap
 from services.settings import Settings
-from services.steps import intake
 
 
 def rss_mib() -> float:
@@ -29,7 +27,7 @@ def run(checkpoints: list[int]) -> dict[str, float]:
     settings = Settings.from_env({}).model_copy(
         update={"data_dir": Path(tempfile.mkdtemp(prefix="accord-mem-"))}
     )
-    runner = Runner(intake, settings, sealer=KeyStore(settings))
+    runner = bootstrap.processor("intake", settings)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     out: dict[str, float] = {"rss_mib_at_start": round(rss_mib(), 1)}
     began = time.perf_counter()

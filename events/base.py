@@ -88,8 +88,6 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._
 CaseId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
-Step = Literal["intake", "contact", "planning", "execution", "evaluation", "sla", "insights"]
-STEPS: tuple[Step, ...] = ("intake", "contact", "planning", "execution", "evaluation", "sla")
 Channel = Literal["hotline", "branch", "app"]
 Category = Literal[
     "credit_and_loan_repayment",

@@ -7,32 +7,18 @@ from typing import TYPE_CHECKING, Annotated, Union
 from uuid import UUID
 
 from pydantic import Field
+from pydantic.fields import FieldInfo
 
-from events import common, contact, evaluation, execution, insights, intake, planning, sla
-from events.base import Actor, CaseId, Identifier, Message, Sha256, Step, UtcDatetime
+from events import emitters as _builtin  # noqa: F401 - fills the registry with the built-in emitters
+from events import registry
+from events.base import Actor, CaseId, Identifier, Message, Sha256, UtcDatetime
 from events.personal import AnyPersonal
+from events.registry import StepName
 
-STEP_MODULES = {
-    "intake": intake,
-    "contact": contact,
-    "planning": planning,
-    "execution": execution,
-    "evaluation": evaluation,
-    "sla": sla,
-}
-# Not a workflow step: the early-warning service's findings travel in the same envelope.
-FINDING_MODULES = {"insights": insights}
-EVENT_TYPES: dict[str, type[Message]] = {
-    cls.__name__: cls
-    for module in (*STEP_MODULES.values(), *FINDING_MODULES.values(), common)
-    for cls in module.EVENTS
-}
-# Which steps may emit each type (CommandRejected: every step).
-EMITTERS: dict[str, tuple[str, ...]] = {
-    name: tuple(step for step, module in {**STEP_MODULES, **FINDING_MODULES}.items() if cls in module.EVENTS)
-    or tuple(STEP_MODULES)
-    for name, cls in EVENT_TYPES.items()
-}
+# Derived from the registry (events/registry.py) and kept current by it: every event type by
+# name, and which emitters may emit each (CommandRejected: every step).
+EVENT_TYPES: dict[str, type[Message]] = {}
+EMITTERS: dict[str, tuple[str, ...]] = {}
 
 if TYPE_CHECKING:
 
@@ -43,7 +29,7 @@ if TYPE_CHECKING:
         schema_version: int
 
 else:
-    AnyEvent = Annotated[Union[tuple(EVENT_TYPES.values())], Field(discriminator="type")]  # noqa: UP007
+    AnyEvent = Message  # until the registry fills it in (_rebuild, below)
 
 
 class Envelope(Message):
@@ -54,7 +40,7 @@ class Envelope(Message):
     event_id: UUID
     case_id: CaseId
     occurred_at: UtcDatetime
-    step: Step
+    step: StepName
     sequence: Annotated[int, Field(ge=1)]
     correlation_id: UUID
     causation_id: UUID | None = None
@@ -68,3 +54,21 @@ class Envelope(Message):
     @property
     def type(self) -> str:
         return self.event.type
+
+
+def _event_union() -> object:
+    types = tuple(registry.event_types().values())
+    return Annotated[Union[types], Field(discriminator="type")]  # noqa: UP007
+
+
+def _rebuild() -> None:
+    """Follow the registry: the event union accepts every registered type."""
+    EVENT_TYPES.clear()
+    EVENT_TYPES.update(registry.event_types())
+    EMITTERS.clear()
+    EMITTERS.update({name: registry.emitters_of(name) for name in EVENT_TYPES})
+    Envelope.model_fields["event"] = FieldInfo.from_annotation(_event_union())  # type: ignore[arg-type]
+    Envelope.model_rebuild(force=True)
+
+
+registry.on_change(_rebuild)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from events.base import Category, Identifier, Line, Message, UtcDatetime
+from events.registry import WorkflowStep
 
 Probability = Annotated[float, Field(ge=0, le=1)]
 
@@ -41,7 +42,7 @@ class RiskScored(Message):
     threshold: Probability
     model_version: Identifier
     facts: dict[Identifier, float] = Field(max_length=40)  # the model's inputs that were non-zero
-    point: Literal["intake", "contact", "planning", "execution", "evaluation", "sla"]  # last fact from
+    point: WorkflowStep  # the step of the last fact it was scored on
 
 
 EVENTS = (SurgeDetected, RiskScored)

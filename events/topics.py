@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from events.base import STEPS
+from events import emitters as _builtin  # noqa: F401 - fills the registry with the built-in emitters
+from events import registry
 
 
 @dataclass(frozen=True)
@@ -43,16 +44,8 @@ COMMANDS = Topic(
     carries="command",
     config=KEEP_FOREVER,
 )
-STEP_TOPICS = {
-    step: Topic(
-        f"negotiation.{step}",
-        f"Immutable events emitted by the {step} step.",
-        key="case id",
-        carries="event",
-        config=KEEP_FOREVER,
-    )
-    for step in STEPS
-}
+# Derived from the registry (events/registry.py) and kept current by it: one topic per step.
+STEP_TOPICS: dict[str, Topic] = {}
 # The early-warning service's findings (surges, dispute risk); not a workflow step's history.
 INSIGHTS = Topic(
     "negotiation.insights",
@@ -62,8 +55,8 @@ INSIGHTS = Topic(
     carries="event",
     config=KEEP_FOREVER,
 )
-# Every topic that carries events, by emitter: the six steps and the insights service.
-EVENT_TOPICS = {**STEP_TOPICS, "insights": INSIGHTS}
+# Every topic that carries events, by emitter: the steps and the insights service.
+EVENT_TOPICS: dict[str, Topic] = {}
 DEADLETTER = Topic(
     "accord.deadletter",
     "Commands and events that could not be decoded: the original bytes, unchanged, with the "
@@ -72,8 +65,28 @@ DEADLETTER = Topic(
     carries="raw",
     config=KEEP_FOREVER,
 )
-ALL = (SUBMITTED, REJECTED, COMMANDS, *STEP_TOPICS.values(), INSIGHTS, DEADLETTER)
-_BY_NAME = {topic.name: topic for topic in ALL}
+# Every topic, in a fixed order (kept current by the registry, as the tables above).
+ALL: list[Topic] = []
+_BY_NAME: dict[str, Topic] = {}
+
+
+def _step_topic(step: str) -> Topic:
+    return Topic(
+        f"negotiation.{step}",
+        f"Immutable events emitted by the {step} step.",
+        key="case id",
+        carries="event",
+        config=KEEP_FOREVER,
+    )
+
+
+def _rebuild() -> None:
+    STEP_TOPICS.clear()
+    STEP_TOPICS.update({step: _step_topic(step) for step in registry.steps()})
+    EVENT_TOPICS.clear()
+    EVENT_TOPICS.update({**STEP_TOPICS, "insights": INSIGHTS})
+    ALL[:] = [SUBMITTED, REJECTED, COMMANDS, *STEP_TOPICS.values(), INSIGHTS, DEADLETTER]
+    _BY_NAME.update({topic.name: topic for topic in ALL})
 
 
 def by_name(name: str) -> Topic:
@@ -82,4 +95,9 @@ def by_name(name: str) -> Topic:
 
 
 def event_topic(step: str) -> Topic:
-    return STEP_TOPICS[step]  # type: ignore[index]  # a KeyError names an unknown step
+    if step not in EVENT_TOPICS:
+        raise KeyError(f"unknown step '{step}'; the steps are: {', '.join(STEP_TOPICS)}")
+    return EVENT_TOPICS[step]
+
+
+registry.on_change(_rebuild)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from events import registry
 from events.envelope import Envelope
 from events.facts import REFERENCE_KEY
 
@@ -14,15 +15,15 @@ View = dict[str, Any]
 TIMELINE_MAX = 200
 
 
-STEP_ORDER = {"intake": 0, "contact": 1, "planning": 2, "execution": 3, "evaluation": 4, "sla": 5}
-
-
 def sort_key(envelope: Envelope) -> str:
     """The canonical order of a case's events across topics: by the time they occurred, then
     step, then the step's own sequence. Views are folds in this order, whatever order the
     partitions happened to be read in."""
     at = envelope.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return f"{at}|{STEP_ORDER.get(envelope.step, 9)}|{envelope.sequence:08d}|{envelope.event_id}"
+    # The emitter's place in the registry as one character ("0" for intake ... "5" for sla, then
+    # on in ASCII order), so keys compare as strings however many emitters there are.
+    place = chr(ord("0") + registry.order(envelope.step))
+    return f"{at}|{place}|{envelope.sequence:08d}|{envelope.event_id}"
 
 
 def concerns_a_case(envelope: Envelope) -> bool:

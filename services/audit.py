@@ -32,7 +32,7 @@ from services.clients import Record
 from services.clients import read_to_end as read
 from services.runtime.store import EMIT, StepStore
 from services.settings import Settings
-from services.steps import NAMES
+from services.steps.registry import NAMES
 
 
 def case_events(settings: Settings, case_id: str) -> list[tuple[Record, Envelope]]:

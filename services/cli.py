@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from services.settings import Settings
+from services.steps.registry import NAMES, SERVICE_PORTS
 
 
 def say(message: str) -> None:
@@ -69,12 +70,13 @@ def cmd_topics(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
     from events import catalogue
+    from services import derived
 
     if args.action == "write":
-        for path in catalogue.write():
+        for path in [*catalogue.write(), *derived.write()]:
             say(f"wrote {path.relative_to(catalogue.ROOT)}")
         return 0
-    stale = catalogue.stale()
+    stale = catalogue.stale() + derived.stale()
     for path in stale:
         say(f"out of date: {path.relative_to(catalogue.ROOT)}")
     if stale:
@@ -159,8 +161,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     from services.runtime import metrics
     from services.runtime.health import Liveness
-    from services.runtime.loop import Runner
-    from services.steps import load
+    from services.steps.registry import load
 
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.step} %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # the client's INFO lines drown ours
@@ -193,15 +194,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             service.run(settings, stop, liveness)
         say("projections: stopped")
         return 0
-    from services.privacy import KeyStore
+    from services import bootstrap
 
     step = load(args.step)
     say(
-        f"{args.step}: consuming {', '.join(step.INPUTS)}"
+        f"{args.step}: consuming {', '.join(step.inputs)}"
         + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
     )
     with _fatal_logged(args.step):
-        Runner(step, settings, liveness=liveness, sealer=KeyStore(settings)).run(stop)
+        bootstrap.step_runner(args.step, settings, liveness).run(stop)
     say(f"{args.step}: stopped")
     return 0
 
@@ -632,8 +633,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one step's service in the foreground")
     p.add_argument(
         "step",
-        choices=["intake", "contact", "planning", "execution", "evaluation", "sla", "projections"]
-        + ["insights", "console", "gateway"],
+        choices=[*NAMES, *SERVICE_PORTS],
     )
     p.set_defaults(run=cmd_run)
     # -- the console, the customer's page and the gateway --

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from services.runtime.metrics import PORTS
 from services.settings import Settings
-from services.steps import NAMES
+from services.steps.registry import NAMES
 
 # The pipeline: the steps and the projections (what the demo and the benchmarks start).
 PIPELINE = (*NAMES, "projections")

@@ -1,9 +1,9 @@
-"""An in-process bus for fast workflow tests: the real step runners and their real SQLite
-stores, with Kafka replaced by lists. Each recorded item goes where the relay would send it."""
+"""An in-process bus for fast workflow tests: the real step processors, their real SQLite
+stores and their real relays, built by the composition root (services/bootstrap.py), with Kafka
+replaced by lists: each relay publishes through an outlet that appends to them."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import random
@@ -16,13 +16,42 @@ from events.base import Actor
 from events.codec import decode, encode
 from events.envelope import Envelope
 from events.topics import COMMANDS, SUBMITTED
-from services import publish
+from services import bootstrap, publish
 from services.privacy import KeyStore
 from services.runtime.clock import ManualClock
-from services.runtime.loop import Runner
-from services.runtime.store import EMIT, REJECT
+from services.runtime.relay import Record, Relay
+from services.runtime.store import EMIT
 from services.settings import Settings
-from services.steps import NAMES, load
+from services.steps import registry
+
+
+class MemoryOutlet:
+    """A relay's outlet onto the bus: a transaction's records reach the topics on commit."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.position = 0
+        self.pending: list[Record] = []
+
+    def open(self) -> int:
+        return self.position
+
+    def begin(self) -> None:
+        self.pending = []
+
+    def send(self, record: Record) -> None:
+        self.pending.append(record)
+
+    def commit(self, position: int) -> None:
+        for record in self.pending:
+            self.bus.deliver(record)
+        self.pending, self.position = [], position
+
+    def abort(self) -> None:
+        self.pending = []
+
+    def close(self) -> None:
+        pass
 
 
 class Bus:
@@ -38,9 +67,16 @@ class Bus:
         self.settings = base.model_copy(update={"data_dir": data_dir})
         self.clock = ManualClock(start)
         keys = KeyStore(self.settings)
-        self.runners = {name: Runner(load(name), self.settings, self.clock, sealer=keys) for name in NAMES}
+        # Every registered step, built as `accord run` builds it, with this bus as its Kafka.
+        self.runners = {
+            spec.name: bootstrap.processor(spec, self.settings, clock=self.clock, sealer=keys)
+            for spec in registry.specs()
+        }
+        self.relays: dict[str, Relay] = {}
+        for name, runner in self.runners.items():
+            outlet = MemoryOutlet(self)
+            self.relays[name] = bootstrap.relay(runner, lambda outlet=outlet: outlet)
         self.topics: dict[str, list[tuple[bytes | None, bytes | None, list]]] = {}
-        self.relayed = {name: 0 for name in NAMES}
         self.queue: deque[tuple[str, int]] = deque()
         self.log: list[Envelope] = []  # every event in the order the relays published it
         # With `interleave`, the next record is taken from a randomly chosen topic (each topic
@@ -93,7 +129,7 @@ class Bus:
             topic, offset = self.queue.popleft()
             key, value, _ = self.topics[topic][offset]
             for runner in self.runners.values():
-                if topic in runner.step.INPUTS:
+                if topic in runner.step.inputs:
                     runner.handle(topic, 0, offset, key, value)
             self._relay()
 
@@ -105,7 +141,7 @@ class Bus:
                 (name, topic, offset)
                 for topic, offset in self.queue
                 for name, runner in self.runners.items()
-                if topic in runner.step.INPUTS
+                if topic in runner.step.inputs
             )
             self.queue.clear()
             if not self.pending:
@@ -126,20 +162,23 @@ class Bus:
                 self._relay()
 
     def _relay(self) -> None:
-        for name, runner in self.runners.items():
-            for note in runner.store.notifications(self.relayed[name], 10_000):
-                kind, topic, type_name, version, key = note.topic.split("|", 4)
-                self.relayed[name] = note.id
-                if kind == EMIT:
-                    self.topics.setdefault(topic, []).append((key.encode(), note.state, []))
-                    self.log.append(decode(Envelope, note.state))
-                elif kind == REJECT:
-                    raw = json.loads(note.state)
-                    value = base64.b64decode(raw["value"]) if raw["value"] is not None else None
-                    self.topics.setdefault(topic, []).append((None, value, raw["headers"]))
-                else:
-                    continue
-                self.queue.append((topic, len(self.topics[topic]) - 1))
+        for relay in self.relays.values():
+            relay.publish()
+
+    def deliver(self, record: Record) -> None:
+        """A published record: onto its topic, and queued for the steps that read it."""
+        self.topics.setdefault(record.topic, []).append((record.key, record.value, record.headers))
+        if record.kind == EMIT:
+            self.log.append(decode(Envelope, record.value))
+        self.queue.append((record.topic, len(self.topics[record.topic]) - 1))
+
+    def continue_from(self, other: Bus) -> None:
+        """Pick up where another bus over the same stores left off (a restart): its topics,
+        and each relay at the position the last committed transaction recorded."""
+        self.topics, self.log = other.topics, list(other.log)
+        for name, relay in self.relays.items():
+            assert isinstance(relay.producer, MemoryOutlet)
+            relay.producer.position = relay.position = other.relays[name].position
 
     def events(self, case_id: str | None = None) -> list[Envelope]:
         return [e for e in self.log if case_id is None or e.case_id == case_id]

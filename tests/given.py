@@ -11,6 +11,7 @@ from events.commands import CommandEnvelope
 from events.envelope import Envelope
 from services.rules.model import Rules
 from services.settings import Settings
+from services.steps.contract import StepSpec, process
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 RULES = Settings.from_env({}).rules()
@@ -39,21 +40,28 @@ def cmd(command: Message, case: str = "C1", actor: Actor = STAFF, at: datetime =
 
 
 def given(step: Any, *messages: Any) -> Any:
-    """The state after these past messages (inputs and the step's own events alike)."""
-    state = step.initial()
+    """The state after these past messages (inputs and the step's own events alike). `step` is
+    a step's core module (its SPEC is used) or a StepSpec."""
+    spec = _spec(step)
+    state = spec.initial()
     for message in messages:
-        state = step.evolve(
+        state = spec.evolve(
             state,
             message
             if not isinstance(message, Message) or isinstance(message, Envelope | CommandEnvelope)
-            else env(message, step=step.STEP),
+            else env(message, step=spec.name),
         )
     return state
 
 
 def when(step: Any, state: Any, message: Any, now: datetime = T0, rules: Rules = RULES) -> list[Message]:
-    """The events the step emits for `message` (the runtime folds the input in first)."""
-    return [emit.event for emit in step.decide(step.evolve(state, message), message, now, rules)]
+    """The events the step emits for `message`, through the runtime's own `process` (which
+    folds the input in first)."""
+    return [emit.event for emit in process(_spec(step), state, message, now, rules)[1]]
+
+
+def _spec(step: Any) -> StepSpec[Any]:
+    return step if isinstance(step, StepSpec) else step.SPEC
 
 
 def types(events: list[Message]) -> list[str]:

@@ -39,6 +39,18 @@ def _constraints(metadata: typing.Iterable[object]) -> dict[str, object]:
     return found
 
 
+def _registered_names(metadata: typing.Iterable[object]) -> tuple[str, ...] | None:
+    """A step name checked against the registry (events/registry.py): one of its names."""
+    from events import registry
+
+    checks = {registry.StepName: registry.names, registry.WorkflowStep: registry.steps}
+    for kind, names in checks.items():
+        validator = typing.get_args(kind)[1]
+        if any(item is validator for item in metadata):
+            return names()
+    return None
+
+
 def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.SearchStrategy:
     c = _constraints(metadata)
     origin = typing.get_origin(annotation)
@@ -47,6 +59,9 @@ def for_type(annotation: object, metadata: typing.Iterable[object] = ()) -> st.S
         return for_type(base, [*metadata, *extra])
     if origin is typing.Literal:
         return st.sampled_from(typing.get_args(annotation))
+    names = _registered_names(metadata)
+    if names is not None:
+        return st.sampled_from(names)
     if origin in (typing.Union, types.UnionType):
         return st.one_of([for_type(arg) for arg in typing.get_args(annotation)])
     if origin is list:

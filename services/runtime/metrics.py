@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator, Mapping
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.exposition import MetricsHandler
+
+from services.steps import registry
 
 if TYPE_CHECKING:
     from services.runtime.health import Liveness
@@ -59,18 +62,21 @@ PROGRESSING = Gauge(
     "accord_progressing", "1 while the service makes progress or has nothing to do (see /health)", ["step"]
 )
 
-PORTS = {
-    "intake": 0,
-    "contact": 1,
-    "planning": 2,
-    "execution": 3,
-    "evaluation": 4,
-    "sla": 5,
-    "projections": 6,
-    "console": 7,  # the web services (services/web/)
-    "gateway": 8,
-    "insights": 9,
-}
+class _Ports(Mapping[str, int]):
+    """Metrics port offsets from ACCORD_METRICS_PORT, by service: each step's from its spec,
+    the services beside them fixed (services/steps/registry.py). An unknown name is an error."""
+
+    def __getitem__(self, name: str) -> int:
+        return registry.port(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((*registry.names(), *registry.SERVICE_PORTS))
+
+    def __len__(self) -> int:
+        return len(registry.names()) + len(registry.SERVICE_PORTS)
+
+
+PORTS: Mapping[str, int] = _Ports()
 
 
 class _Handler(MetricsHandler):
@@ -96,7 +102,7 @@ def serve(step: str, base_port: int, liveness: Liveness | None = None, host: str
     disabled. /health answers 200 or 503 from `liveness` (JSON either way)."""
     if not base_port:
         return None
-    port = base_port + PORTS.get(step, 6)
+    port = base_port + PORTS[step]
     handler = type("Handler", (_Handler,), {"liveness": liveness})
     try:
         server = ThreadingHTTPServer((host, port), handler)

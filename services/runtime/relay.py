@@ -1,8 +1,9 @@
 """The one relay: publishes what a step recorded (its events, and rejected inputs) from its
-store to Kafka, in order, in Kafka transactions. The relay's position is committed inside the
-same transaction (as the offset of group `accord-relay-<step>-<store id>`), so a crash at any moment
-neither loses nor duplicates a published message. When Kafka fails under it (broker gone, producer
-fenced, a step timed out) it drops the producer, builds a new one and carries on from the store."""
+store through an outlet, in order, in transactions. On Kafka (`KafkaOutlet`) the relay's position
+is committed inside the same transaction (as the offset of group `accord-relay-<step>-<store id>`),
+so a crash at any moment neither loses nor duplicates a published message. When Kafka fails under
+it (broker gone, producer fenced, a step timed out) it drops the outlet, opens a new one and
+carries on from the store. Tests hand it an outlet of their own (tests/bus.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import NamedTuple, Protocol
 
 from eventsourcing.persistence import Notification
 from kafka import TopicPartition
@@ -54,24 +56,114 @@ def rejection(
     ).encode()
 
 
+class Record(NamedTuple):
+    """What goes out for one stored item."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    kind: str  # EMIT or REJECT
+
+
+def outgoing(note: Notification) -> Record | None:
+    """The record a stored item becomes (None: an item that is never published)."""
+    kind, topic, type_name, version, key = note.topic.split("|", 4)
+    if kind == EMIT:
+        headers = [
+            ("content-type", CONTENT_TYPE),
+            ("type", type_name.encode()),
+            ("schema-version", version.encode()),
+        ]
+        return Record(topic, key.encode(), note.state, headers, kind)
+    if kind == REJECT:
+        raw = json.loads(note.state)
+        return Record(
+            topic,
+            base64.b64decode(raw["key"]) if raw["key"] is not None else None,
+            base64.b64decode(raw["value"]) if raw["value"] is not None else None,
+            [(name, value.encode()) for name, value in raw["headers"]],
+            kind,
+        )
+    return None
+
+
+class Outlet(Protocol):
+    """Where a relay publishes, transactionally: `open` returns the store position the last
+    committed transaction recorded; `commit(position)` records the new one with the records."""
+
+    def open(self) -> int: ...
+    def begin(self) -> None: ...
+    def send(self, record: Record) -> None: ...
+    def commit(self, position: int) -> None: ...
+    def abort(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class KafkaOutlet:
+    """Kafka transactions; the position is the offset of the relay's own group, committed in
+    the same transaction as the records (so both happen or neither)."""
+
+    def __init__(self, step: str, store: StepStore, settings: Settings, anchor_topic: str) -> None:
+        self.step = step
+        self.settings = settings
+        self.group = f"accord-relay-{step}-{store.identity()}"
+        self.anchor = TopicPartition(anchor_topic, 0)
+        self.producer: clients.TransactionalProducer | None = None
+
+    def open(self) -> int:
+        """A new producer (its init_transactions fences any previous one and aborts what that
+        left open), then the position the last committed transaction recorded."""
+        self.producer = clients.TransactionalProducer(
+            self.settings,
+            transactional_id=f"accord-{self.step}",
+            linger_ms=2,
+            max_request_size=4 * 1024 * 1024,
+        )
+        probe = clients.consumer(self.settings, group_id=self.group, enable_auto_commit=False)
+        try:
+            committed = probe.committed(self.anchor, timeout_ms=clients.timeout_ms(self.settings))
+        finally:
+            probe.close(autocommit=False)
+        return (committed or 1) - 1
+
+    def begin(self) -> None:
+        assert self.producer is not None
+        self.producer.begin()
+
+    def send(self, record: Record) -> None:
+        assert self.producer is not None
+        self.producer.send(record.topic, key=record.key, value=record.value, headers=record.headers)
+
+    def commit(self, position: int) -> None:
+        assert self.producer is not None
+        self.producer.commit({self.anchor: OffsetAndMetadata(position + 1, "", -1)}, self.group)
+
+    def abort(self) -> None:
+        if self.producer is not None:
+            self.producer.abort()
+
+    def close(self) -> None:
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            producer.close()
+
+
 class Relay:
     def __init__(
         self,
         step: str,
         store: StepStore,
-        settings: Settings,
-        anchor_topic: str,
+        outlet: Callable[[], Outlet],
         on_publish: Callable[[str, str], None] = lambda topic, kind: None,
         on_recover: Callable[[], None] = lambda: None,
     ) -> None:
         self.step = step
         self.store = store
-        self.group = f"accord-relay-{step}-{store.identity()}"
-        self.anchor = TopicPartition(anchor_topic, 0)
-        self.settings = settings
+        self.new_outlet = outlet
         self.on_publish = on_publish
         self.on_recover = on_recover
-        self.producer: clients.TransactionalProducer | None = None
+        self.producer: Outlet | None = None
         self.position = 0
         self.failures = 0  # consecutive failed attempts, for the back-off
         self.retry_at = 0.0
@@ -83,23 +175,14 @@ class Relay:
             self._drop(exc)
 
     def connect(self) -> None:
-        """A new producer (its init_transactions fences any previous one and aborts what that
-        left open), then the position the last committed transaction recorded."""
-        self.producer = clients.TransactionalProducer(
-            self.settings,
-            transactional_id=f"accord-{self.step}",
-            linger_ms=2,
-            max_request_size=4 * 1024 * 1024,
-        )
-        self.position = self._committed_position()
-
-    def _committed_position(self) -> int:
-        probe = clients.consumer(self.settings, group_id=self.group, enable_auto_commit=False)
+        outlet = self.new_outlet()
         try:
-            committed = probe.committed(self.anchor, timeout_ms=clients.timeout_ms(self.settings))
-        finally:
-            probe.close(autocommit=False)
-        return (committed or 1) - 1
+            self.position = outlet.open()
+        except BaseException:
+            with contextlib.suppress(KafkaError):
+                outlet.close()
+            raise
+        self.producer = outlet
 
     def backlog(self) -> int:
         return max(0, self.store.last_notification() - self.position)
@@ -133,30 +216,12 @@ class Relay:
         self.producer.begin()
         sent: list[tuple[str, str]] = []
         for note in batch:
-            kind, topic, type_name, version, key = note.topic.split("|", 4)
-            if kind == EMIT:
-                self.producer.send(
-                    topic,
-                    key=key.encode(),
-                    value=note.state,
-                    headers=[
-                        ("content-type", CONTENT_TYPE),
-                        ("type", type_name.encode()),
-                        ("schema-version", version.encode()),
-                    ],
-                )
-            elif kind == REJECT:
-                raw = json.loads(note.state)
-                self.producer.send(
-                    topic,
-                    key=base64.b64decode(raw["key"]) if raw["key"] is not None else None,
-                    value=base64.b64decode(raw["value"]) if raw["value"] is not None else None,
-                    headers=[(name, value.encode()) for name, value in raw["headers"]],
-                )
-            else:
+            record = outgoing(note)
+            if record is None:
                 continue
-            sent.append((topic, kind))
-        self.producer.commit({self.anchor: OffsetAndMetadata(last + 1, "", -1)}, self.group)
+            self.producer.send(record)
+            sent.append((record.topic, record.kind))
+        self.producer.commit(last)
         self.position = last
         for topic, kind in sent:
             self.on_publish(topic, kind)

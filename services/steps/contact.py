@@ -28,12 +28,10 @@ from events.contact import (
 from events.evaluation import CaseClosed, CaseReopened
 from events.intake import ComplaintRegistered
 from events.submission import ContactPreference
-from events.topics import COMMANDS, STEP_TOPICS
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, StepSpec, case_of, command_of, event_of, refuse
 
 STEP = "contact"
-INPUTS = (STEP_TOPICS["intake"].name, COMMANDS.name, STEP_TOPICS["evaluation"].name)
 COMMAND_TYPES = (
     TakeCase,
     ReassignCase,
@@ -42,12 +40,12 @@ COMMAND_TYPES = (
     RecordContactAttempt,
     RecordFacts,
 )
+CONSUMES = (ComplaintRegistered, CaseClosed, CaseReopened, *COMMAND_TYPES)
 
 
 @dataclass(frozen=True)
 class State:
     registered: bool = False
-    customer_id: str | None = None
     taken_by: str | None = None
     handler: str | None = None
     team: str | None = None
@@ -58,24 +56,10 @@ class State:
     closed: bool = False
 
 
-def interested(message: Input) -> bool:
-    return isinstance(event_of(message), ComplaintRegistered | CaseClosed | CaseReopened) or isinstance(
-        command_of(message), COMMAND_TYPES
-    )
-
-
-def route(message: Input) -> str | None:
-    return case_of(message)
-
-
-def initial() -> State:
-    return State()
-
-
 def evolve(state: State, message: Input) -> State:
     event = event_of(message)
     if isinstance(event, ComplaintRegistered):
-        return replace(state, registered=True, customer_id=event.customer_id, taken_by=event.taken_by)
+        return replace(state, registered=True, taken_by=event.taken_by)
     if isinstance(event, CaseAssigned):
         return replace(state, handler=event.handler_id, team=event.team)
     if isinstance(event, ConflictOfInterestDeclared):
@@ -232,3 +216,6 @@ def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Em
             )
         ]
     return []
+
+
+SPEC = StepSpec(name=STEP, port=1, consumes=CONSUMES, initial=State, evolve=evolve, decide=decide)

@@ -21,16 +21,18 @@ from events.evaluation import (
 from events.execution import ExecutionStarted, PlanCompleted
 from events.intake import ComplaintRegistered
 from events.planning import RouteChosen
-from events.topics import COMMANDS, STEP_TOPICS
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, command_of, event_of, refuse
 
 STEP = "evaluation"
-INPUTS = (
-    STEP_TOPICS["intake"].name,
-    STEP_TOPICS["planning"].name,
-    STEP_TOPICS["execution"].name,
-    COMMANDS.name,
+CONSUMES = (
+    ComplaintRegistered,
+    ExecutionStarted,
+    PlanCompleted,
+    RouteChosen,
+    RecordSatisfaction,
+    ReopenCase,
+    EscalateCase,
 )
 RELIEF = {"repayment_restructuring", "refund", "fee_waiver", "compensation"}
 
@@ -38,7 +40,6 @@ RELIEF = {"repayment_restructuring", "refund", "fee_waiver", "compensation"}
 @dataclass(frozen=True)
 class State:
     registered: bool = False
-    customer_id: str | None = None
     plan_kind: str | None = None
     surveys: int = 0
     survey_id: str | None = None
@@ -49,26 +50,10 @@ class State:
     respond_by: datetime | None = None
 
 
-def interested(message: Input) -> bool:
-    return (
-        isinstance(message, Tick)
-        or isinstance(event_of(message), ComplaintRegistered | ExecutionStarted | PlanCompleted | RouteChosen)
-        or isinstance(command_of(message), RecordSatisfaction | ReopenCase | EscalateCase)
-    )
-
-
-def route(message: Input) -> str | None:
-    return case_of(message)
-
-
-def initial() -> State:
-    return State()
-
-
 def evolve(state: State, message: Input) -> State:
     e = event_of(message)
     if isinstance(e, ComplaintRegistered):
-        return replace(state, registered=True, customer_id=e.customer_id)
+        return replace(state, registered=True)
     if isinstance(e, ExecutionStarted):
         return replace(state, plan_kind=e.plan_kind)
     if isinstance(e, SurveySent):
@@ -149,3 +134,8 @@ def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Em
             return refuse(message, f"case {case_id} is closed and its reopen window has ended")
         return [Emit(CaseEscalated(to_level=command.to_level, reason=command.reason))]
     return []
+
+
+SPEC = StepSpec(
+    name=STEP, port=4, consumes=CONSUMES, initial=State, evolve=evolve, decide=decide, next_due=next_due
+)

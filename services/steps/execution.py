@@ -25,12 +25,11 @@ from events.execution import (
 )
 from events.planning import PlanAccepted, PlanProposed, PlanRevised
 from events.plans import Redress, RepaymentRestructuring
-from events.topics import COMMANDS, STEP_TOPICS
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, command_of, event_of, refuse
 
 STEP = "execution"
-INPUTS = (STEP_TOPICS["planning"].name, STEP_TOPICS["evaluation"].name, COMMANDS.name)
+CONSUMES = (PlanProposed, PlanRevised, PlanAccepted, CaseClosed, RecordPayment, ConfirmRedress)
 MILESTONES = (25, 50, 75)
 
 
@@ -50,7 +49,6 @@ class Instalment:
 @dataclass(frozen=True)
 class State:
     known: bool = False
-    customer_id: str | None = None
     offers: dict[str, object] = field(default_factory=dict)  # plan id -> terms
     plan_id: str = ""  # the plan being carried out; empty before one is accepted
     kind: str | None = None
@@ -60,22 +58,6 @@ class State:
     milestones: frozenset[int] = field(default_factory=frozenset)
     reference: str | None = None
     closed: bool = False
-
-
-def interested(message: Input) -> bool:
-    return (
-        isinstance(message, Tick)
-        or isinstance(event_of(message), PlanProposed | PlanRevised | PlanAccepted | CaseClosed)
-        or isinstance(command_of(message), RecordPayment | ConfirmRedress)
-    )
-
-
-def route(message: Input) -> str | None:
-    return case_of(message)
-
-
-def initial() -> State:
-    return State()
 
 
 def _percent(schedule: tuple[Instalment, ...]) -> int:
@@ -90,7 +72,6 @@ def evolve(state: State, message: Input) -> State:
         return replace(
             state,
             known=True,
-            customer_id=message.customer_id,  # type: ignore[union-attr]
             offers={**state.offers, e.plan_id: e.terms},
         )
     if isinstance(e, ExecutionStarted):
@@ -264,3 +245,8 @@ def _missed(state: State, now: datetime, rules: Rules) -> list[Emit]:
             )
         )
     return out
+
+
+SPEC = StepSpec(
+    name=STEP, port=3, consumes=CONSUMES, initial=State, evolve=evolve, decide=decide, next_due=next_due
+)

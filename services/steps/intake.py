@@ -19,13 +19,12 @@ from events.intake import (
 )
 from events.personal import has_personal
 from events.submission import ComplaintSubmission
-from events.topics import STEP_TOPICS, SUBMITTED
 from services.rules import classification
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, event_of
+from services.steps.contract import Emit, Input, StepSpec, event_of
 
 STEP = "intake"
-INPUTS = (SUBMITTED.name, STEP_TOPICS["evaluation"].name)
+CONSUMES = (ComplaintSubmission, CaseClosed, CaseReopened)
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,6 @@ class Case:
 
 @dataclass(frozen=True)
 class State:
-    customer_id: str | None = None
     open: dict[str, Case] = field(default_factory=dict)
     closed: dict[str, Case] = field(default_factory=dict)
     pending: dict[str, str] = field(default_factory=dict)  # case -> description, until classified
@@ -46,12 +44,6 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def interested(message: Input) -> bool:
-    if isinstance(message, ComplaintSubmission):
-        return True
-    return isinstance(event_of(message), CaseClosed | CaseReopened)
-
-
 def route(message: Input) -> str | None:
     if isinstance(message, ComplaintSubmission):
         return f"customer|{message.customer_id}"
@@ -59,19 +51,13 @@ def route(message: Input) -> str | None:
     return f"customer|{customer}" if customer else None
 
 
-def initial() -> State:
-    return State()
-
-
 def evolve(state: State, message: Input) -> State:
     if isinstance(message, ComplaintSubmission):
-        return state if state.customer_id else replace(state, customer_id=message.customer_id)
+        return state
     event = event_of(message)
     case_id = str(getattr(message, "case_id", ""))
     if isinstance(event, ComplaintRegistered):
-        return replace(
-            state, customer_id=event.customer_id, pending={**state.pending, case_id: event.description}
-        )
+        return replace(state, pending={**state.pending, case_id: event.description})
     if isinstance(event, ComplaintClassified) and case_id in state.pending:
         pending = dict(state.pending)
         description = pending.pop(case_id)
@@ -148,3 +134,8 @@ def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Em
         Emit(registered, case_id=case_id, personal=customer if has_personal(customer) else None),
         Emit(classified, case_id=case_id),
     ]
+
+
+SPEC = StepSpec(
+    name=STEP, port=0, consumes=CONSUMES, initial=State, evolve=evolve, decide=decide, route=route
+)

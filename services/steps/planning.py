@@ -32,21 +32,14 @@ from events.planning import (
     RoutesOffered,
 )
 from events.plans import CounterOffer, Route
-from events.topics import COMMANDS, STEP_TOPICS
 from services.rules import plans
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, command_of, event_of, refuse
 
 STEP = "planning"
-INPUTS = (
-    STEP_TOPICS["intake"].name,
-    STEP_TOPICS["contact"].name,
-    STEP_TOPICS["execution"].name,
-    STEP_TOPICS["evaluation"].name,
-    COMMANDS.name,
-)
 EVENTS_IN = (ComplaintRegistered, ComplaintClassified, FactsLearned, PlanDefaulted, CaseClosed, CaseReopened)
 COMMAND_TYPES = (ApprovePlan, AcceptPlan, RejectPlan, CounterPlan, ChooseRoute, LoadReferenceData)
+CONSUMES = (*EVENTS_IN, *COMMAND_TYPES)
 BANK = Actor(kind="system", id="planning")
 SHARED = REFERENCE_KEY  # the stream whose state (the current reference data) every decision reads
 ROUTES: list[Route] = ["higher_level_review", "mediation", "arbitration", "litigation"]
@@ -56,7 +49,6 @@ ROUTES: list[Route] = ["higher_level_review", "mediation", "arbitration", "litig
 class State:
     registered: bool = False
     case_id: str = ""
-    customer_id: str | None = None
     amount: Decimal | None = None
     currency: str = "CNY"
     product: str | None = None
@@ -76,10 +68,6 @@ class State:
     awaiting_since: datetime | None = None
 
 
-def interested(message: Input) -> bool:
-    return isinstance(event_of(message), EVENTS_IN) or isinstance(command_of(message), COMMAND_TYPES)
-
-
 def route(message: Input) -> str | None:
     if isinstance(command_of(message), LoadReferenceData):
         return REFERENCE_KEY
@@ -97,10 +85,6 @@ def next_due(state: State) -> datetime | None:
     return state.awaiting_since if waiting and state.status == "none" and not state.closed else None
 
 
-def initial() -> State:
-    return State()
-
-
 def evolve(state: State, message: Input) -> State:
     e = event_of(message)
     if isinstance(e, ComplaintRegistered):
@@ -109,7 +93,6 @@ def evolve(state: State, message: Input) -> State:
             state,
             registered=True,
             case_id=case_of(message) or "",
-            customer_id=e.customer_id,
             product=e.product,
             amount=money.amount if money else None,
             currency=money.currency if money else "CNY",
@@ -312,3 +295,17 @@ def _load_reference(state: State, message: Input, command: LoadReferenceData) ->
             case_id=REFERENCE_KEY,
         )
     ]
+
+
+SPEC = StepSpec(
+    name=STEP,
+    port=2,
+    consumes=CONSUMES,
+    initial=State,
+    evolve=evolve,
+    decide=decide,
+    route=route,
+    next_due=next_due,
+    shared=SHARED,
+    with_shared=with_shared,
+)

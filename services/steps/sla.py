@@ -27,19 +27,11 @@ from events.sla import (
     DeadlineStarted,
     DeadlineWarned,
 )
-from events.topics import COMMANDS, STEP_TOPICS
 from services.rules import deadlines
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, command_of, event_of, refuse
 
 STEP = "sla"
-INPUTS = (
-    STEP_TOPICS["intake"].name,
-    STEP_TOPICS["contact"].name,
-    STEP_TOPICS["planning"].name,
-    STEP_TOPICS["evaluation"].name,
-    COMMANDS.name,
-)
 EVENTS_IN = (
     ComplaintRegistered,
     NewFactsReported,
@@ -80,27 +72,10 @@ class Clock:
 @dataclass(frozen=True)
 class State:
     registered: bool = False
-    customer_id: str | None = None
     policy: Policy = "CN-2020"
     clocks: dict[Deadline, Clock] = field(default_factory=dict)
     closed: bool = False
     decided_at: datetime | None = None  # when the decision was made (may precede registration)
-
-
-def interested(message: Input) -> bool:
-    return (
-        isinstance(message, Tick)
-        or isinstance(event_of(message), EVENTS_IN)
-        or isinstance(command_of(message), ExtendDeadline | PauseClock | ResumeClock)
-    )
-
-
-def route(message: Input) -> str | None:
-    return case_of(message)
-
-
-def initial() -> State:
-    return State()
 
 
 def _set(state: State, name: Deadline, clock: Clock) -> State:
@@ -112,7 +87,7 @@ def evolve(state: State, message: Input) -> State:
     if isinstance(e, PlanOffered | RouteChosen) and state.decided_at is None:
         state = replace(state, decided_at=message.occurred_at)  # type: ignore[union-attr]
     if isinstance(e, ComplaintRegistered):
-        return replace(state, registered=True, customer_id=e.customer_id, policy=e.policy)
+        return replace(state, registered=True, policy=e.policy)
     if isinstance(e, CaseClosed):
         return replace(state, closed=True)
     clock = state.clocks.get(getattr(e, "deadline", "decision")) if hasattr(e, "deadline") else None
@@ -287,3 +262,9 @@ def _crossings(state: State, now: datetime) -> list[Emit]:
         if now >= clock.due_at:
             out.append(Emit(DeadlineBreached(deadline=name, due_at=clock.due_at)))
     return out
+
+
+CONSUMES = (*EVENTS_IN, ExtendDeadline, PauseClock, ResumeClock)
+SPEC = StepSpec(
+    name=STEP, port=5, consumes=CONSUMES, initial=State, evolve=evolve, decide=decide, next_due=next_due
+)

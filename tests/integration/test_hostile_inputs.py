@@ -5,6 +5,7 @@ topics: each input is accepted or rejected with a reason naming the problem, nev
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import json
 import uuid
@@ -21,14 +22,15 @@ from events.commands import CommandEnvelope, RecordContactAttempt
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS, SUBMITTED
+from services import bootstrap
 from services.privacy import KeyStore
 from services.runtime import metrics
 from services.runtime.clock import ManualClock
-from services.runtime.loop import Runner
+from services.runtime.processor import Processor
 from services.runtime.store import REJECT
 from services.settings import Settings
-from services.steps import NAMES, load
 from services.steps.contract import Emit
+from services.steps.registry import NAMES, load
 from tests.strategies import for_model
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -40,13 +42,13 @@ HYPOTHESIS = settings(
 
 
 @pytest.fixture(scope="module")
-def runners(tmp_path_factory) -> dict[str, Runner]:
+def runners(tmp_path_factory) -> dict[str, Processor]:
     base = Settings.from_env({}).model_copy(update={"data_dir": tmp_path_factory.mktemp("hostile")})
     clock = ManualClock(NOW)
-    return {name: Runner(load(name), base, clock, sealer=KeyStore(base)) for name in NAMES}
+    return {name: bootstrap.processor(name, base, clock=clock, sealer=KeyStore(base)) for name in NAMES}
 
 
-def feed(runner: Runner, topic: str, value: bytes | None) -> tuple[str, dict[str, str] | None]:
+def feed(runner: Processor, topic: str, value: bytes | None) -> tuple[str, dict[str, str] | None]:
     """Hand one record to a runner; return the outcome and, if rejected, its headers."""
     before = runner.store.last_notification()
     outcome = runner.handle(topic, 0, next(OFFSETS), b"key", value)
@@ -60,7 +62,7 @@ def feed(runner: Runner, topic: str, value: bytes | None) -> tuple[str, dict[str
     return outcome, headers
 
 
-PAIRS = [(name, topic) for name in NAMES for topic in load(name).INPUTS]
+PAIRS = [(name, topic) for name in NAMES for topic in load(name).inputs]
 
 
 @HYPOTHESIS
@@ -172,26 +174,17 @@ def test_schema_valid_commands_never_stop_a_step(runners, command: CommandEnvelo
     assert metrics.STEP_ERRORS.labels(name, COMMANDS.name)._value.get() == errors, headers
 
 
-class Broken:
-    """A step whose decision has a bug for one kind of input (a stand-in for any bug)."""
-
-    def __init__(self) -> None:
-        self.core = load("intake")
-        self.STEP = "intake"
-        self.INPUTS = self.core.INPUTS
-
-    def __getattr__(self, name: str):
-        return getattr(self.core, name)
-
-    def decide(self, state, message, now, rules) -> list[Emit]:
-        if isinstance(message, ComplaintSubmission) and message.subject == "boom":
-            return [self.core.decide(state, message, now, rules)[5]]  # IndexError: two events only
-        return self.core.decide(state, message, now, rules)
+def broken_decide(state, message, now, rules) -> list[Emit]:
+    """Intake's decision with a bug for one kind of input (a stand-in for any bug)."""
+    if isinstance(message, ComplaintSubmission) and message.subject == "boom":
+        return [load("intake").decide(state, message, now, rules)[5]]  # IndexError: two events only
+    return load("intake").decide(state, message, now, rules)
 
 
 def test_a_bug_in_a_step_rejects_that_input_as_a_step_error_and_the_stream_goes_on(tmp_path) -> None:
     base = Settings.from_env({}).model_copy(update={"data_dir": tmp_path})
-    runner = Runner(Broken(), base, ManualClock(NOW), sealer=KeyStore(base))
+    broken = dataclasses.replace(load("intake"), decide=broken_decide)
+    runner = bootstrap.processor(broken, base, clock=ManualClock(NOW), sealer=KeyStore(base))
     body = {
         "submission_id": "s-1",
         "channel": "app",
@@ -228,7 +221,7 @@ def _submission(**changes: object) -> bytes:
 
 def test_a_submission_id_reused_with_another_body_is_a_conflict_not_a_redelivery(tmp_path) -> None:
     base = Settings.from_env({}).model_copy(update={"data_dir": tmp_path})
-    intake = Runner(load("intake"), base, ManualClock(NOW), sealer=KeyStore(base))
+    intake = bootstrap.processor("intake", base, clock=ManualClock(NOW), sealer=KeyStore(base))
     assert feed(intake, SUBMITTED.name, _submission())[0] == "recorded"
     assert feed(intake, SUBMITTED.name, _submission())[0] == "duplicate"
     # Same bytes in another JSON layout: the same submission.
@@ -246,6 +239,6 @@ def test_a_submission_id_reused_with_another_body_is_a_conflict_not_a_redelivery
         assert headers["error-kind"] == "conflict" and headers["error-field"] == "submission_id"
         assert "already used for a different submission" in headers["error"]
     # After a restart (a new runner on the same store) the claim still holds.
-    again = Runner(load("intake"), base, ManualClock(NOW), sealer=KeyStore(base))
+    again = bootstrap.processor("intake", base, clock=ManualClock(NOW), sealer=KeyStore(base))
     assert feed(again, SUBMITTED.name, _submission(customer_id="DUP-4"))[1]["error-kind"] == "conflict"  # type: ignore[index]
     assert feed(again, SUBMITTED.name, _submission())[0] == "duplicate"

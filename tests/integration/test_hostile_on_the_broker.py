@@ -17,8 +17,8 @@ from events.commands import RecordContactAttempt
 from events.topics import COMMANDS, DEADLETTER, REJECTED, SUBMITTED
 from services import clients, processes, publish
 from services.settings import Settings
-from services.steps import NAMES, load
 from services.steps.intake import case_id_for
+from services.steps.registry import NAMES, load
 from tests.integration.test_workflow import complaint, submit
 
 RUN = uuid.uuid4().hex[:6]
@@ -136,7 +136,7 @@ def test_hostile_input_among_valid_submissions_stops_no_service(running, live_pr
             assert found["error-field"] == field, (name, found)
     assert rejected[f"bad-{RUN}-conflict".encode()][0]["error-kind"] == "conflict"
     # Every step that reads commands sets each bad one aside.
-    readers = sum(COMMANDS.name in load(name).INPUTS for name in NAMES)
+    readers = sum(COMMANDS.name in load(name).inputs for name in NAMES)
     dead = _set_aside(running, DEADLETTER.name, f"bad-{RUN}".encode(), readers * len(bad_commands))
     for name, (_, field) in bad_commands.items():
         found = dead[f"bad-{RUN}-{name.decode()}".encode()]

@@ -168,9 +168,9 @@ def test_hostile_submissions_are_rejected_with_the_original_bytes_and_the_valid_
     assert len(rejected) == 1
     _, value, headers = rejected[0]
     assert value == raw
-    error = dict(headers)["error"]
+    error = dict(headers)["error"].decode()
     assert reason in error and "张伟" not in error
-    assert dict(headers)["source-topic"] == SUBMITTED.name
+    assert dict(headers)["source-topic"] == SUBMITTED.name.encode()
     assert {e.case_id for e in bus.log if e.event.type == "ComplaintRegistered"} == {
         case_of(complaint(30)),
         case_of(complaint(31)),
@@ -220,9 +220,7 @@ def test_a_restarted_runner_continues_from_its_store(tmp_path) -> None:
     case = case_of(body)
     # A new process: fresh runners, the same stores; it must remember the case.
     second = Bus(tmp_path)
-    second.topics, second.relayed = first.topics, dict(first.relayed)
-    second.relayed = {name: runner.store.last_notification() for name, runner in second.runners.items()}
-    second.log = list(first.log)
+    second.continue_from(first)
     handler = next(e for e in second.events(case) if e.event.type == "CaseAssigned").event.handler_id  # type: ignore[union-attr]
     second.act(case, RecordContactAttempt(method="sms", outcome="reached"), Actor(kind="staff", id=handler))
     attempts = [e for e in second.events(case) if e.event.type == "ContactAttempted"]

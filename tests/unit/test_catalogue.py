@@ -33,3 +33,10 @@ def test_asyncapi_describes_every_topic_and_every_event_on_its_steps_topic() -> 
 def test_every_event_type_name_is_past_tense() -> None:
     past = ("ed", "Set", "Sent", "Paid", "Met", "Chosen")
     assert [n for n in EVENT_TYPES if not n.endswith(past)] == []
+
+
+def test_the_files_derived_from_the_step_registry_are_current() -> None:
+    from services import derived
+
+    stale = [str(p.relative_to(catalogue.ROOT)) for p in derived.stale()]
+    assert stale == [], f"run `accord catalogue write`: {stale}"

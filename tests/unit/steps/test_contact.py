@@ -31,7 +31,7 @@ def _after(*events: object) -> object:
 
 
 def test_a_registered_case_is_assigned_with_a_first_contact_deadline_and_the_customers_preference() -> None:
-    events = when(contact, contact.initial(), REGISTERED)
+    events = when(contact, contact.State(), REGISTERED)
     assert types(events) == ["CaseAssigned", "ContactPreferenceSet"]
     assigned = events[0]
     assert isinstance(assigned, CaseAssigned) and assigned.reason == "rota"

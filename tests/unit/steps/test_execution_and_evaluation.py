@@ -85,7 +85,7 @@ def test_a_refund_is_executed_and_then_confirmed() -> None:
 
 
 def test_a_payment_without_a_running_plan_is_rejected() -> None:
-    assert types(when(execution, execution.initial(), pay("10"))) == ["CommandRejected"]
+    assert types(when(execution, execution.State(), pay("10"))) == ["CommandRejected"]
 
 
 REGISTERED = env(

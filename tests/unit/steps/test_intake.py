@@ -31,13 +31,13 @@ def submission(**changes: object) -> ComplaintSubmission:
 
 
 def registered_and_classified(sub: ComplaintSubmission) -> list:
-    events = when(intake, intake.initial(), sub)
+    events = when(intake, intake.State(), sub)
     case = intake.case_id_for(sub)
     return [env(e, case=case) for e in events]
 
 
 def test_a_new_complaint_is_registered_and_classified_with_the_policy_and_rules_version() -> None:
-    events = when(intake, intake.initial(), submission())
+    events = when(intake, intake.State(), submission())
     assert types(events) == ["ComplaintRegistered", "ComplaintClassified"]
     registered, classified = events
     assert isinstance(registered, ComplaintRegistered) and isinstance(classified, ComplaintClassified)
@@ -47,7 +47,7 @@ def test_a_new_complaint_is_registered_and_classified_with_the_policy_and_rules_
 
 
 def test_personal_data_goes_in_the_envelope_not_in_the_event() -> None:
-    emits = intake.decide(intake.initial(), submission(), T0, RULES)
+    emits = intake.decide(intake.State(), submission(), T0, RULES)
     assert emits[0].personal is not None and emits[0].personal.name == "王强"
     assert "王强" not in emits[0].event.model_dump_json()
 
@@ -64,15 +64,15 @@ def test_classification_covers_every_category() -> None:
     }
     for product, expected in cases.items():
         sub = submission(product=product, subject="A problem", description="请处理")
-        classified = when(intake, intake.initial(), sub)[1]
+        classified = when(intake, intake.State(), sub)[1]
         assert classified.category == expected, product  # type: ignore[attr-defined]
 
 
 def test_fraud_is_especially_complex_and_urgent_and_small_fees_are_simple() -> None:
-    fraud = when(intake, intake.initial(), submission(product="Card", subject="Fraud on my card"))[1]
+    fraud = when(intake, intake.State(), submission(product="Card", subject="Fraud on my card"))[1]
     fee = when(
         intake,
-        intake.initial(),
+        intake.State(),
         submission(product="Account fee", subject="Fee", amount_disputed={"amount": "25.00"}),
     )[1]
     assert (fraud.complexity, fraud.priority) == ("especially_complex", "urgent")  # type: ignore[attr-defined]

@@ -217,7 +217,7 @@ def test_after_the_last_round_the_customer_is_offered_review_mediation_arbitrati
 
 
 def test_a_command_on_an_unknown_case_is_rejected() -> None:
-    events = when(planning, planning.initial(), cmd(AcceptPlan(plan_id="X-P1"), case="NOPE", actor=CUSTOMER))
+    events = when(planning, planning.State(), cmd(AcceptPlan(plan_id="X-P1"), case="NOPE", actor=CUSTOMER))
     assert isinstance(events[0], CommandRejected) and "unknown case NOPE" in events[0].reason
 
 

@@ -136,7 +136,7 @@ def test_loading_reference_data_records_what_was_loaded_and_refuses_an_older_ver
     command = LoadReferenceData(**reference(2).model_dump(exclude={"type", "schema_version"}))
     message = cmd(command, case=REFERENCE_KEY)
     assert planning.route(message) == REFERENCE_KEY
-    events = when(planning, planning.initial(), message)
+    events = when(planning, planning.State(), message)
     assert types(events) == ["ReferenceDataLoaded"]
     assert isinstance(events[0], ReferenceDataLoaded) and events[0].products == command.products
     state = past(planning, loaded(events[0]))  # type: ignore[arg-type]
@@ -191,7 +191,7 @@ def test_the_shipped_reference_data_says_it_is_a_sample_and_loads() -> None:
     assert all("sample" in point["name"].lower() for point in data["market"])
     assert all("illustration" in product["name"].lower() for product in data["products"])
     command = LoadReferenceData.model_validate({"type": "LoadReferenceData", **data}, strict=False)
-    assert types(when(planning, planning.initial(), cmd(command, case=REFERENCE_KEY))) == [
+    assert types(when(planning, planning.State(), cmd(command, case=REFERENCE_KEY))) == [
         "ReferenceDataLoaded"
     ]
 

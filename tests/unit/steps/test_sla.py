@@ -31,7 +31,7 @@ def registered(policy: str = "CN-2020") -> object:
 
 def history(*steps_events: object, policy: str = "CN-2020") -> list:
     """Registration plus the sla step's own reaction to it, plus more."""
-    start = when(sla, sla.initial(), registered(policy))
+    start = when(sla, sla.State(), registered(policy))
     return [registered(policy), *[env(e, step="sla") for e in start], *steps_events]
 
 
@@ -47,13 +47,13 @@ def run_ticks(past: list, *days: float) -> tuple[list[str], list]:
 
 
 def test_the_chinese_clock_gives_fifteen_days_for_a_decision() -> None:
-    events = when(sla, sla.initial(), registered())
+    events = when(sla, sla.State(), registered())
     assert isinstance(events[0], DeadlineStarted) and events[0].due_at - T0 == 15 * DAY
 
 
 def test_the_fca_and_cfpb_tables_are_selectable() -> None:
-    fca = when(sla, sla.initial(), registered("UK-FCA"))[0]
-    cfpb = when(sla, sla.initial(), registered("US-CFPB"))[0]
+    fca = when(sla, sla.State(), registered("UK-FCA"))[0]
+    cfpb = when(sla, sla.State(), registered("US-CFPB"))[0]
     assert fca.due_at - T0 == 56 * DAY and cfpb.due_at - T0 == 15 * DAY  # type: ignore[attr-defined]
 
 
@@ -169,7 +169,7 @@ def test_new_facts_recorded_by_staff_restart_the_decision_clock_from_that_day() 
         ),
         at=received,
     )
-    start = when(sla, sla.initial(), reg, now=received)
+    start = when(sla, sla.State(), reg, now=received)
     assert start[0].due_at == datetime(2026, 2, 14, 9, 0, tzinfo=UTC)  # type: ignore[attr-defined]
     state = given(sla, reg, *[env(e, step="sla", at=received) for e in start])
     recorded = datetime(2026, 2, 9, 15, 0, tzinfo=UTC)

@@ -1,0 +1,88 @@
+"""The composition root: the one place that builds a step's runtime from its parts (the step's
+spec, its store, the key store that seals personal data, the relay and its outlet, the clock).
+The `accord run` processes, the in-process test bus (tests/bus.py) and the benchmarks all build
+through here, so tests run the real wiring with test parts (a manual clock, a memory outlet)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from events.topics import event_topic
+from services.privacy import KeyStore
+from services.runtime.clock import Clock, SystemClock
+from services.runtime.health import Liveness
+from services.runtime.loop import Runner
+from services.runtime.processor import Processor, Sealer
+from services.runtime.relay import KafkaOutlet, Outlet, Relay
+from services.runtime.store import StepStore
+from services.settings import Settings
+from services.steps import registry
+from services.steps.contract import StepSpec
+
+log = logging.getLogger("accord.bootstrap")
+
+# Fault injection for the crash tests: SIGKILL the process right after the Nth recorded input,
+# before the relay has published it. Never set in production.
+KILL_AFTER = "ACCORD_FAULT_KILL_AFTER_RECORDS"
+
+
+def _kill_after(count: int) -> Callable[[int], None]:
+    def check(recorded: int) -> None:
+        if count and recorded >= count:
+            log.warning("fault injection: SIGKILL after %d recorded inputs", recorded)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return check
+
+
+def processor(
+    step: str | StepSpec[Any],
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    sealer: Sealer | None = None,
+    store: StepStore | None = None,
+    cache_size: int = 5000,
+) -> Processor:
+    """A step's processor over its store (opened from the settings unless given)."""
+    spec = registry.spec(step) if isinstance(step, str) else step
+    return Processor(
+        spec,
+        store or StepStore.open(spec.name, settings.data_dir, settings.database_url),
+        rules=settings.rules(),
+        sealer=sealer or KeyStore(settings),
+        clock=clock or SystemClock(),
+        clock_mode=settings.clock,
+        cache_size=cache_size,
+        on_recorded=_kill_after(int(os.environ.get(KILL_AFTER, "0") or 0)),
+    )
+
+
+def relay(
+    processor: Processor, outlet: Callable[[], Outlet], **callbacks: Callable[..., None]
+) -> Relay:
+    """The relay that publishes what this processor records, through `outlet`."""
+    return Relay(processor.name, processor.store, outlet, **callbacks)
+
+
+def kafka_outlet(processor: Processor, settings: Settings) -> Callable[[], Outlet]:
+    def new() -> Outlet:
+        return KafkaOutlet(processor.name, processor.store, settings, event_topic(processor.name).name)
+
+    return new
+
+
+def step_runner(step: str, settings: Settings, liveness: Liveness | None = None) -> Runner:
+    """A step as a process: its processor, its relay to Kafka, and the consumer loop."""
+    built = processor(step, settings)
+    outlet = kafka_outlet(built, settings)
+    return Runner(
+        built,
+        settings,
+        lambda on_publish, on_recover: relay(built, outlet, on_publish=on_publish, on_recover=on_recover),
+        liveness,
+    )

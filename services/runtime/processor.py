@@ -1,0 +1,432 @@
+"""A step's inputs, one at a time, with no Kafka in sight: decode, dedupe, let the step's core
+decide (services/steps/contract.py `process`), wrap what it emits in envelopes, and record
+the input's position, the input and the new events in one store transaction. Redeliveries (same
+offset, or the same input at a new offset) have no second effect; bad input is recorded as a
+rejection and the stream goes on. The Kafka loop (loop.py) and the test bus both drive it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from eventsourcing.persistence import Tracking
+
+from events.base import Actor
+from events.codec import DecodeError, content_hash, encode
+from events.commands import CommandEnvelope
+from events.common import CommandRejected
+from events.envelope import Envelope
+from events.identity import NAMESPACE
+from events.personal import PersonalData, SealedPersonalData, has_personal
+from events.submission import ComplaintSubmission
+from events.topics import DEADLETTER, REJECTED, SUBMITTED, event_topic
+from services.rules.model import Rules
+from services.runtime import metrics
+from services.runtime.clock import Clock
+from services.runtime.errors import INFRASTRUCTURE, StepError
+from services.runtime.inputs import (
+    Origin,
+    causation_of,
+    claim_key,
+    content_of,
+    customer_of,
+    decode_input,
+    identity_of,
+    time_of,
+    type_of,
+)
+from services.runtime.relay import rejection
+from services.runtime.store import EMIT, META, REJECT, SEEN, Conflict, Item, StepStore
+from services.runtime.watermark import Watermark
+from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, process
+
+log = logging.getLogger("accord.loop")
+
+
+@dataclass
+class Stream:
+    """What the runtime knows of one stream: the step's own state plus bookkeeping."""
+
+    core: Any
+    version: int = 0
+    seen: dict[str, str | None] = field(default_factory=dict)  # input id -> hash of its content
+    chains: dict[str, tuple[int, str]] = field(default_factory=dict)  # case -> (seq, hash)
+    last_time: datetime | None = None  # the latest time any of its inputs carried
+    customer: str | None = None  # the customer its inputs named (goes into its envelopes)
+
+
+class Sealer(Protocol):
+    """Seals personal data with the customer's own key. The key store (services/privacy.py) is
+    handed to the runtime by whoever builds it (services/bootstrap.py), so the runtime never
+    imports it."""
+
+    def seal(self, customer_id: str, personal: PersonalData) -> SealedPersonalData: ...
+    def seal_submission(self, submission: ComplaintSubmission) -> ComplaintSubmission: ...
+
+
+class Processor:
+    """Runs one step's core over its inputs and timers, recording into its store."""
+
+    def __init__(
+        self,
+        spec: StepSpec[Any],
+        store: StepStore,
+        *,
+        rules: Rules,
+        sealer: Sealer,
+        clock: Clock,
+        clock_mode: str = "wall",
+        cache_size: int = 5000,
+        on_recorded: Callable[[int], None] = lambda count: None,
+    ) -> None:
+        self.step = spec
+        self.name = spec.name
+        self.store = store
+        self.rules = rules  # the core sees the policy settings, never the rest
+        self.keys = sealer
+        self.clock = clock
+        self.clock_mode = clock_mode
+        self.cache: OrderedDict[str, Stream] = OrderedDict()
+        self.cache_size = cache_size
+        self.timers: dict[str, datetime] = {}
+        self.recorded = 0
+        self.on_recorded = on_recorded
+        self.watermark = Watermark(clock_mode)
+        # Whether an input partition has been read to its end: the Kafka loop answers it; when
+        # inputs are handed over by hand (tests), every input was handed over already.
+        self.caught_up: Callable[[str], bool] = lambda partition: True
+
+    # -- state -------------------------------------------------------------------------------
+    def load(self, key: str) -> Stream:
+        stream = self.cache.get(key)
+        if stream is None:
+            stream = Stream(core=self.step.initial())
+            self._fold(stream, self.store.stream(key))
+            self.cache[key] = stream
+        self.cache.move_to_end(key)
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)  # bounded: memory stays flat however many cases
+        return stream
+
+    def _fold(self, stream: Stream, items: list[tuple[int, Item]]) -> None:
+        for version, item in items:
+            stream.version = version
+            if item.kind not in (SEEN, EMIT):
+                continue
+            message = decode_input(item.topic, item.data)
+            at = time_of(message)
+            if at is not None and (stream.last_time is None or at > stream.last_time):
+                stream.last_time = at
+            stream.customer = customer_of(message) or stream.customer
+            if item.kind == SEEN:
+                stream.seen[identity_of(message, item.data)[0]] = content_of(message)
+            elif item.kind == EMIT:
+                assert isinstance(message, Envelope)
+                stream.chains[message.case_id] = (message.sequence, content_hash(item.data))
+            stream.core = self.step.evolve(stream.core, message)
+
+    # -- one input ---------------------------------------------------------------------------
+    def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> str:
+        """Process one Kafka record; returns what happened (for tests and logs). No input,
+        whatever its bytes or values, raises: it is rejected with the reason instead. Only a
+        failure of the store, the key store or the broker propagates (the process then exits
+        and reads the input again after its restart)."""
+        position = Tracking(f"{topic}:{partition}", offset)
+        origin = Origin(topic, partition, offset, key, value)
+        metrics.CONSUMED.labels(self.name, topic).inc()
+        stream_key: str | None = None
+        phase = "decode"
+        try:
+            message = decode_input(topic, value, self.clock.now())
+            self.watermark.saw(f"{topic}:{partition}", time_of(message))
+            phase = "route"
+            if not self.step.interested(message):
+                return "skipped"
+            stream_key = self.step.route(message)
+            if stream_key is None:
+                return "skipped"
+            phase = "fold the history of"
+            started = time.perf_counter()
+            stream = self.load(stream_key)
+            phase = "decide on"
+            outcome = self._accept(stream_key, stream, message, origin, position)
+            metrics.LATENCY.labels(self.name).observe(time.perf_counter() - started)
+            return outcome
+        except DecodeError as exc:
+            if phase == "decode":  # the input's own bytes; later, a stored record: a step error
+                return self._reject(origin, exc.reason, exc.field, position)
+            return self._step_error(stream_key, phase, exc, origin, position)
+        except INFRASTRUCTURE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one input must never stop the step
+            return self._step_error(stream_key, phase, exc, origin, position)
+
+    def _step_error(
+        self, stream_key: str | None, phase: str, exc: Exception, origin: Origin, position: Tracking
+    ) -> str:
+        if stream_key is not None:
+            self.cache.pop(stream_key, None)  # its cached state may be half-updated
+        error = StepError(self.name, phase, exc)
+        metrics.STEP_ERRORS.labels(self.name, origin.topic).inc()
+        log.error(
+            "%s: %s at %s[%d]@%d", self.name, error.reason, origin.topic, origin.partition, origin.offset
+        )
+        return self._reject(origin, error.reason, None, position, "step-error")
+
+    def _accept(
+        self, stream_key: str, stream: Stream, message: Input, origin: Origin, position: Tracking
+    ) -> str:
+        topic, raw = origin.topic, origin.value or b""
+        identity, correlation, cause_hash = identity_of(message, raw)
+        message, kept = self._sealed(message, raw)
+        content = content_of(message)
+        claims: list[tuple[str, Item]] = []
+        if isinstance(message, ComplaintSubmission):
+            # A submission id is unique per channel across every customer, so its first body is
+            # claimed in a stream of its own: the customer streams cannot see each other.
+            claimed = self.store.stream(claim_key(identity))
+            if claimed:
+                first = claimed[0][1].data.decode()
+                return self._duplicate(position) if first == content else self._conflict(origin, position)
+            claims.append(
+                (claim_key(identity), Item(META, topic, "SubmissionClaimed", 1, "", str(content).encode()))
+            )
+        if identity in stream.seen:
+            if content is not None and stream.seen[identity] not in (None, content):
+                return self._conflict(origin, position)
+            return self._duplicate(position)
+        seen = Item(SEEN, topic, type_of(message), 1, "", kept)
+        return self._decide_and_record(
+            stream_key,
+            stream,
+            message,
+            seen,
+            position,
+            correlation=correlation,
+            causation=causation_of(message),
+            cause_hash=cause_hash,
+            claims=claims,
+        )
+
+    def _duplicate(self, position: Tracking) -> str:
+        metrics.DUPLICATES.labels(self.name).inc()
+        with contextlib.suppress(Conflict):
+            self.store.record("", 0, [], position)
+        return "duplicate"
+
+    def _conflict(self, origin: Origin, position: Tracking) -> str:
+        kind = "submission" if origin.topic == SUBMITTED.name else "command"
+        field = "submission_id" if kind == "submission" else "command_id"
+        reason = f"conflict: this {field} was already used for a different {kind}; the first one stands"
+        return self._reject(origin, reason, field, position, "conflict")
+
+    def _sealed(self, message: Input, raw: bytes) -> tuple[Input, bytes]:
+        """A submission whose channel sent personal data in the clear is sealed before it is
+        decided on or stored, so only the topic it arrived on holds that plaintext."""
+        if not isinstance(message, ComplaintSubmission):
+            return message, raw
+        if not isinstance(message.customer, PersonalData) or not has_personal(message.customer):
+            return message, raw
+        metrics.PLAINTEXT.labels(message.channel).inc()
+        log.warning(
+            "%s: submission %s from channel %s carried personal data in the clear; sealed on arrival",
+            self.name,
+            message.submission_id,
+            message.channel,
+        )
+        sealed = self.keys.seal_submission(message)
+        return sealed, encode(sealed)
+
+    def _seal(
+        self, personal: PersonalData | SealedPersonalData | None, customer_id: str | None
+    ) -> SealedPersonalData | None:
+        """What goes into an envelope's `personal`: never plaintext."""
+        if not isinstance(personal, PersonalData):
+            return personal
+        if not has_personal(personal):
+            return None
+        if customer_id is None:
+            raise ValueError(f"{self.name}: personal data without a customer to seal it for")
+        return self.keys.seal(customer_id, personal)
+
+    def _now(self, message: Input) -> datetime:
+        if self.clock_mode != "message":
+            return self.clock.now()
+        return time_of(message) or self.clock.now()
+
+    def tick(self, now: datetime | None = None) -> int:
+        """Let every stream whose timer is due decide what the passing of time means. Without
+        an explicit `now`, time is the watermark of the inputs (services/runtime/watermark.py):
+        a timer never fires while an input that was on a topic before it fell due is unread.
+        With ACCORD_CLOCK=message a stream's time is also capped by the latest time its own
+        inputs carried, so a replay fires a case's timers only when its own history passes them."""
+        per_stream = now is None and self.clock_mode == "message"
+        if now is None:
+            mark = self.watermark.value(self.clock.now(), self.caught_up)
+            if mark is None:
+                return 0
+            now = mark
+        fired = 0
+        for key, at in list(self.timers.items()):
+            stream_now = now
+            if per_stream:
+                last = self.load(key).last_time
+                if last is None:
+                    continue
+                stream_now = min(now, last)
+            if at > stream_now:
+                continue
+            stream = self.load(key)
+            before = stream.version
+            self._decide_and_record(key, stream, Tick(stream_now), None, None, now=stream_now)
+            fired += stream.version - before
+        return fired
+
+    def _decide_and_record(
+        self,
+        key: str,
+        stream: Stream,
+        message: Input,
+        seen: Item | None,
+        position: Tracking | None,
+        *,
+        correlation: uuid.UUID | None = None,
+        causation: uuid.UUID | None = None,
+        cause_hash: str | None = None,
+        now: datetime | None = None,
+        claims: list[tuple[str, Item]] | None = None,
+    ) -> str:
+        now = now or self._now(message)
+        shared = None
+        if self.step.shared is not None and key != self.step.shared:
+            shared = self.load(self.step.shared).core  # e.g. planning's reference data
+        _, emits = process(self.step, stream.core, message, now, self.rules, shared)
+        items: list[Item] = [seen] if seen is not None else []
+        items += self._envelopes(key, stream, message, emits, now, correlation, causation, cause_hash)
+        if not items:
+            return "no-op"
+        try:
+            self.store.record(key, stream.version, items, position, claims or ())
+        except Conflict:
+            # Recorded before (a redelivery at the same offset) or written by another
+            # instance: forget the cached state and let the next read reload it.
+            self.cache.pop(key, None)
+            metrics.DUPLICATES.labels(self.name).inc()
+            return "duplicate"
+        self._fold(stream, [(stream.version + i + 1, item) for i, item in enumerate(items)])
+        self._count_recorded()
+        for emit in emits:
+            metrics.EMITTED.labels(self.name, type(emit.event).__name__).inc()
+            if isinstance(emit.event, CommandRejected):
+                metrics.COMMANDS_REFUSED.labels(self.name, emit.event.command_type).inc()
+        self.set_timer(key, stream)
+        return "recorded" if emits else "noted"
+
+    def _envelopes(
+        self,
+        key: str,
+        stream: Stream,
+        message: Input,
+        emits: list[Emit],
+        now: datetime,
+        correlation: uuid.UUID | None,
+        causation: uuid.UUID | None,
+        cause_hash: str | None,
+    ) -> list[Item]:
+        """Each emitted event in its envelope: a stable id, the case's next sequence number and
+        hash link, the actor, and personal data sealed for the customer."""
+        actor_default = (
+            message.actor if isinstance(message, CommandEnvelope) else Actor(kind="system", id=self.name)
+        )
+        customer = customer_of(message) or stream.customer
+        chains = dict(stream.chains)
+        items: list[Item] = []
+        topic = event_topic(self.name).name
+        for index, emit in enumerate(emits):
+            # A timer's stream key is its case id (steps with timers keep one stream per case).
+            case_id = emit.case_id or case_of(message) or (key if isinstance(message, Tick) else None)
+            if case_id is None:
+                raise ValueError(f"{self.name}: emitted {type(emit.event).__name__} without a case")
+            sequence, previous = chains.get(case_id, (0, None))
+            customer_id = getattr(emit.event, "customer_id", None) or customer
+            envelope = Envelope(
+                event_id=uuid.uuid5(NAMESPACE, f"{self.name}|{key}|{stream.version}|{index}"),
+                case_id=case_id,
+                occurred_at=now,
+                step=self.name,
+                sequence=sequence + 1,
+                correlation_id=correlation or uuid.uuid5(NAMESPACE, f"case|{case_id}"),
+                causation_id=causation,
+                actor=emit.actor or actor_default,
+                customer_id=customer_id,
+                prev_hash=previous,
+                cause_hash=cause_hash,
+                personal=self._seal(emit.personal, customer_id),
+                event=cast(Any, emit.event),  # any registered event type (checked on validation)
+            )
+            data = encode(envelope)
+            chains[case_id] = (sequence + 1, content_hash(data))
+            items.append(Item(EMIT, topic, type_of(envelope), envelope.event.schema_version, case_id, data))
+        return items
+
+    def _count_recorded(self) -> None:
+        self.recorded += 1
+        self.on_recorded(self.recorded)
+
+    def set_timer(self, key: str, stream: Stream) -> None:
+        if self.step.next_due is None:
+            return
+        due = self.step.next_due(stream.core)
+        if due is None:
+            self.timers.pop(key, None)
+        else:
+            self.timers[key] = due
+        metrics.TIMERS.labels(self.name).set(len(self.timers))
+
+    def _reject(
+        self, origin: Origin, reason: str, field: str | None, position: Tracking, kind: str = "bad-input"
+    ) -> str:
+        """Record the input as rejected (original bytes and the reason) for the relay to put on
+        `complaints.rejected` or `accord.deadletter`, and move on past it."""
+        topic, partition, offset, key, value = origin
+        target = REJECTED if topic == SUBMITTED.name else DEADLETTER
+        data = rejection(value, key, reason, field, topic, partition, offset, kind)
+        item = Item(REJECT, target.name, "Rejected", 1, "", data)
+        try:
+            self.store.record(f"rejected|{topic}|{partition}|{offset}", 0, [item], position)
+        except Conflict:
+            return "duplicate"
+        self._count_recorded()
+        if kind != "step-error":
+            metrics.REJECTED.labels(self.name, topic).inc()
+        log.warning("%s rejected %s[%d]@%d (%s): %s", self.name, topic, partition, offset, kind, reason)
+        return "rejected"
+
+    def rebuild_timers(self, beat: Callable[[], None] = lambda: None) -> None:
+        """Find the open timers after a restart: one pass over the step's own history."""
+        if self.step.next_due is None:
+            return
+        keys: set[str] = set()
+        after = 0
+        while True:
+            batch = self.store.notifications(after, 2000)
+            if not batch:
+                break
+            keys.update(
+                str(n.originator_id)
+                for n in batch
+                if not str(n.originator_id).startswith(("rejected|", "meta|"))
+            )
+            after = batch[-1].id
+            beat()  # a long history to scan is no hang
+        for key in keys:
+            stream = Stream(core=self.step.initial())
+            self._fold(stream, self.store.stream(key))
+            self.set_timer(key, stream)
