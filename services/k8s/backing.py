@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 
 from services.k8s.workloads import DEFAULTS, PART_OF, POSTGRES_IMAGE, metrics_service
-from services.processes import SERVICES
 from services.runtime.metrics import PORTS
 from services.settings import ROOT
 
@@ -88,8 +87,7 @@ def scrape_config() -> dict[str, Any]:
     deploy/prometheus/alerts.yml applies unchanged. DNS, not kubernetes_sd_configs: it needs no
     right to list pods, and Debian's promtool (which checks this file) is built without it."""
     found = [
-        {"names": [metrics_service(s)], "type": "A", "port": DEFAULTS.metrics_port + PORTS[s]}
-        for s in SERVICES
+        {"names": [metrics_service(s)], "type": "A", "port": DEFAULTS.metrics_port + PORTS[s]} for s in PORTS
     ]
     service = {
         "source_labels": ["__meta_dns_name"],

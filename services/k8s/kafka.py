@@ -7,10 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from events.topics import ALL, COMMANDS, DEADLETTER, EVENT_TOPICS, INSIGHTS, REJECTED, STEP_TOPICS, SUBMITTED
+from events.topics import (
+    ALL,
+    COMMANDS,
+    DEADLETTER,
+    EVENT_TOPICS,
+    INSIGHTS,
+    REJECTED,
+    STEP_TOPICS,
+    SUBMITTED,
+    event_topic,
+)
 from events.topics import Topic as Declared
-from services import steps
 from services.settings import Settings
+from services.steps import registry
 
 STRIMZI = "1.2.0"
 # The newest Kafka Strimzi 1.2.0 runs (its kafka-versions.yaml, kept beside the CRDs). Accord's
@@ -125,16 +135,16 @@ def step_access(name: str) -> Access:
     """As services/runtime/loop.py and relay.py use Kafka: the consumer group `accord-<step>`,
     the relay's position group `accord-relay-<step>-<store id>`, the transactional id
     `accord-<step>` (and `accord-<step>-<n>`, one per partition once instances split them)."""
-    core = steps.load(name)
-    own = STEP_TOPICS[name].name  # type: ignore[index]
+    inputs = registry.spec(name).inputs
+    own = event_topic(name).name
     # The loop sets a submission it cannot accept aside on complaints.rejected, anything else
     # on accord.deadletter (Runner._reject).
-    rejects = sorted({REJECTED.name if t == SUBMITTED.name else DEADLETTER.name for t in core.INPUTS})
+    rejects = sorted({REJECTED.name if t == SUBMITTED.name else DEADLETTER.name for t in inputs})
     return Access(
         name,
         # its own topic too: the relay commits its position against it inside each transaction
         # (TxnOffsetCommit needs READ on the topic) and reads it back at start.
-        reads=(*core.INPUTS, own),
+        reads=(*inputs, own),
         writes=(own, *rejects),
         groups=(f"accord-{name}", f"accord-relay-{name}-"),
         transactional_ids=(f"accord-{name}", f"accord-{name}-"),
@@ -145,7 +155,7 @@ def access() -> list[Access]:
     """Every service's principal (named `accord-<service>`), and the read-only auditor's."""
     app_id = Settings().insights_app_id
     return [
-        *(step_access(name) for name in steps.NAMES),
+        *(step_access(name) for name in registry.names()),
         # assign()s every partition of every event topic: no group, no writes
         Access("projections", reads=tuple(t.name for t in EVENT_TOPICS.values())),
         # a faust app: its group, and the changelog and re-keying topics it creates under its id

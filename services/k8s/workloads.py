@@ -1,17 +1,16 @@
-"""Accord's own workloads on Kubernetes, from the registries: a Deployment per service
-(services/processes.SERVICES) with its metrics port (services/runtime/metrics.PORTS), /health
-probes and its Kafka principal, the settings as environment variables, and the nightly audit."""
+"""Accord's own workloads on Kubernetes, from the registries: a Deployment per service (every
+registered step, and the services beside them) with its metrics port (services/runtime/metrics.PORTS),
+/health probes and its Kafka principal, the settings as environment variables, the nightly audit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from services import steps
 from services.k8s.kafka import BOOTSTRAP, CA_SECRET, user_name
-from services.processes import SERVICES
 from services.runtime.metrics import PORTS
 from services.settings import Settings
+from services.steps import registry
 
 IMAGE = "accord:0.1.0"  # built from deploy/k8s/Dockerfile; set your registry's with kustomize
 POSTGRES_IMAGE = "postgres:17.6"
@@ -40,7 +39,8 @@ def workloads(replicas: int) -> dict[str, Workload]:
         "console": Workload(1, port=("http", DEFAULTS.console_port), volume=True),
         "gateway": Workload(1, port=("http", DEFAULTS.gateway_port), volume=True),
     }
-    return {s: special.get(s) or Workload(replicas if s in steps.NAMES else 1) for s in SERVICES}
+    # every service with a metrics port: the registered steps and the services beside them
+    return {s: special.get(s) or Workload(replicas if s in registry.names() else 1) for s in PORTS}
 
 
 def metrics_service(service: str) -> str:

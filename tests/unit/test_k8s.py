@@ -9,17 +9,22 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
 
+from events import registry as emitters
+from events.base import Message
+from events.intake import ComplaintRegistered
 from events.topics import ALL, DEADLETTER, KEEP_FOREVER, REJECTED, STEP_TOPICS, SUBMITTED, Topic
-from services import k8s, settings, steps
+from services import k8s, settings
 from services.k8s import kafka, validate
-from services.processes import SERVICES
 from services.runtime.metrics import PORTS
+from services.steps import registry
+from services.steps.contract import StepSpec
 
 
 def manifests(name: str) -> list[dict[str, Any]]:
@@ -123,6 +128,55 @@ def test_a_newly_declared_topic_gets_its_kafka_topic_without_an_edit(monkeypatch
     assert generated["metadata"]["name"] == "negotiation-review" and validate.validate(generated) == []
 
 
+class FollowUpBooked(Message):
+    """A follow-up call, booked once a complaint is registered (a step this test adds)."""
+
+    type: Literal["FollowUpBooked"] = "FollowUpBooked"
+    schema_version: Literal[1] = 1
+
+
+@pytest.fixture
+def followup() -> Iterator[str]:
+    spec = StepSpec(
+        name="followup",
+        port=10,
+        consumes=(ComplaintRegistered,),
+        initial=dict,
+        evolve=lambda state, message: state,
+        decide=lambda state, message, now, rules: [],
+    )
+    emitters.register("followup", (FollowUpBooked,))
+    registry.register(spec)
+    try:
+        yield spec.name
+    finally:
+        registry.unregister("followup")
+        emitters.unregister("followup")
+
+
+def test_a_newly_registered_step_gets_its_topic_principal_deployment_and_scrape_target(followup: str) -> None:
+    generated = {(d["kind"], d["metadata"]["name"]): d for part in k8s.parts().values() for d in part()}
+    assert ("KafkaTopic", "negotiation-followup") in generated
+    user = rights(generated[("KafkaUser", "accord-followup")])
+    assert {n for kind, n, _, op in user if kind == "topic" and op == "Write"} == {
+        "negotiation.followup",
+        DEADLETTER.name,
+    }
+    assert {n for kind, n, _, op in user if kind == "topic" and op == "Read"} == {
+        "negotiation.intake",
+        "negotiation.followup",
+    }
+    deployment = generated[("Deployment", "accord-followup")]
+    assert deployment["spec"]["replicas"] == 3
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["ports"][0]["containerPort"] == settings.Settings().metrics_port + 10
+    scrape = yaml.safe_load(generated[("ConfigMap", "accord-prometheus")]["data"]["prometheus.yml"])
+    assert {"names": ["accord-followup-metrics"], "type": "A", "port": 9410} in scrape["scrape_configs"][0][
+        "dns_sd_configs"
+    ]
+    assert [str(p) for d in generated.values() for p in validate.validate(d)] == []
+
+
 def test_the_cluster_is_kraft_with_three_brokers_and_replicated_transactions() -> None:
     pools = of_kind("KafkaNodePool")
     assert {n: (p["spec"]["roles"], p["spec"]["replicas"]) for n, p in pools.items()} == {
@@ -156,14 +210,14 @@ def rights(user: dict[str, Any]) -> set[tuple[str, str, str, str]]:
 
 def test_each_step_writes_only_its_own_topic_and_the_rejection_topics_it_uses() -> None:
     users = of_kind("KafkaUser")
-    for name in steps.NAMES:
-        core = steps.load(name)
-        own = STEP_TOPICS[name].name  # type: ignore[index]
+    for name in registry.names():
+        inputs = registry.spec(name).inputs
+        own = STEP_TOPICS[name].name
         granted = rights(users[f"accord-{name}"])
         written = {n for kind, n, _, op in granted if kind == "topic" and op == "Write"}
-        rejects = {REJECTED.name} if SUBMITTED.name in core.INPUTS else set()
+        rejects = {REJECTED.name} if SUBMITTED.name in inputs else set()
         assert written == {own, DEADLETTER.name} | rejects, name
-        assert {n for kind, n, _, op in granted if kind == "topic" and op == "Read"} == {*core.INPUTS, own}
+        assert {n for kind, n, _, op in granted if kind == "topic" and op == "Read"} == {*inputs, own}
         assert {(n, p) for kind, n, p, _ in granted if kind == "group"} == {
             (f"accord-{name}", "literal"),
             (f"accord-relay-{name}-", "prefix"),
@@ -201,7 +255,7 @@ def containers() -> dict[str, dict[str, Any]]:
 
 def test_every_service_runs_probed_on_the_health_of_its_metrics_port() -> None:
     running = containers()
-    assert set(running) == set(SERVICES)
+    assert set(running) == set(PORTS)
     deployments = of_kind("Deployment")
     for service, c in running.items():
         assert c["args"] == ["run", service]
@@ -210,7 +264,7 @@ def test_every_service_runs_probed_on_the_health_of_its_metrics_port() -> None:
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert c[probe]["httpGet"] == {"path": "/health", "port": "metrics"}
         replicas = deployments[f"accord-{service}"]["spec"]["replicas"]
-        assert replicas == (3 if service in steps.NAMES else 1), service
+        assert replicas == (3 if service in registry.names() else 1), service
 
 
 def test_every_service_connects_as_its_own_principal_with_settings_accord_reads() -> None:
@@ -250,7 +304,7 @@ def test_prometheus_finds_every_service_by_its_metrics_service_and_labels_it_as_
         for dns_name in (name, f"{name}.accord.svc.cluster.local"):
             matched = re.fullmatch(relabel["regex"], dns_name)  # Prometheus anchors its regexes
             assert matched and matched.expand(relabel["replacement"].replace("$1", r"\1")) == component
-    assert {f["names"][0] for f in job["dns_sd_configs"]} == {f"accord-{s}-metrics" for s in SERVICES}
+    assert {f["names"][0] for f in job["dns_sd_configs"]} == {f"accord-{s}-metrics" for s in PORTS}
 
 
 def test_the_scrape_config_in_the_manifests_passes_promtool(tmp_path: Path) -> None:
