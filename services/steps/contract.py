@@ -1,14 +1,14 @@
-"""The contract between a step's pure core and the shared runtime: a `StepSpec` per step, and
+"""The contract between a step's pure core and the shared runtime: a `StepSpec` per step,
 `process`, the one way an input becomes decisions (used by the runtime and by the given/when
-tests alike). A core declares what it consumes; the topics it reads are derived from who
-emits what (events/registry.py)."""
+tests alike), and `Evolve` / `Decide`, the handler tables a core is written as. A core declares
+what it consumes; the topics it reads are derived from who emits what (events/registry.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from events import registry
 from events.base import Actor, Message
@@ -125,6 +125,76 @@ def payload_of(message: Input) -> Message | None:
     if isinstance(message, ComplaintSubmission):
         return message
     return None
+
+
+H = TypeVar("H")
+
+
+class _Table(Generic[H]):
+    """Payload type (an event, command or submission class, or `Tick`) -> its handler, as
+    cosmic python's EVENT_HANDLERS / COMMAND_HANDLERS and eventsourcing's singledispatch
+    mutators. A handler gets the payload itself (typed by its annotation) and the input it
+    came in (its `Envelope` or `CommandEnvelope`, for the time, case and actor)."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type, H] = {}
+
+    def on(self, *types: type) -> Callable[[H], H]:
+        def register(handler: H) -> H:
+            for cls in types:
+                if cls in self._handlers:
+                    raise ValueError(f"{cls.__name__} has a handler already")
+                self._handlers[cls] = handler
+            return handler
+
+        return register
+
+    def _find(self, message: Input) -> tuple[H, object] | None:
+        payload = message if isinstance(message, Tick) else payload_of(message)
+        handler = self._handlers.get(type(payload))
+        return None if handler is None else (handler, payload)
+
+
+class Evolve(_Table[Callable[[S, Any, Any], S]]):
+    """A step's `evolve(state, message) -> state`: `@evolve.on(Event)` mutators
+    `(state, event, envelope) -> state`; an input with none leaves the state as it was."""
+
+    def __call__(self, state: S, message: Input) -> S:
+        found = self._find(message)
+        if found is None:
+            return state
+        handler, payload = found
+        return handler(state, payload, message)
+
+
+class Decide(_Table[Callable[[S, Any, Any, datetime, Rules], list[Emit]]]):
+    """A step's `decide(state, message, now, rules) -> [Emit]`: `@decide.on(Type)` handlers
+    `(state, payload, message, now, rules) -> [Emit]`; an input with none decides nothing.
+
+    Every command is first checked against the case, the same way in every step: `known(state)`
+    false refuses it as an unknown case, `closed(state)` true as a closed one; the command types
+    in `unguarded` (planning's reference data, which is no case's) skip the check."""
+
+    def __init__(
+        self,
+        known: Callable[[S], bool] | None = None,
+        closed: Callable[[S], bool] | None = None,
+        unguarded: tuple[type[Message], ...] = (),
+    ) -> None:
+        super().__init__()
+        self.known, self.closed, self.unguarded = known, closed, unguarded
+
+    def __call__(self, state: S, message: Input, now: datetime, rules: Rules) -> list[Emit]:
+        if isinstance(message, CommandEnvelope) and not isinstance(message.command, self.unguarded):
+            if self.known is not None and not self.known(state):
+                return refuse(message, f"unknown case {message.case_id}")
+            if self.closed is not None and self.closed(state):
+                return refuse(message, f"case {message.case_id} is closed")
+        found = self._find(message)
+        if found is None:
+            return []
+        handler, payload = found
+        return handler(state, payload, message, now, rules)
 
 
 def event_of(message: Input) -> Message | None:

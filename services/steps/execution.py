@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from events.base import Money
-from events.commands import ConfirmRedress, RecordPayment
+from events.commands import CommandEnvelope, ConfirmRedress, RecordPayment
+from events.envelope import Envelope
 from events.evaluation import CaseClosed
 from events.execution import (
     ExecutionStarted,
@@ -26,7 +27,7 @@ from events.execution import (
 from events.planning import PlanAccepted, PlanProposed, PlanRevised
 from events.plans import Redress, RepaymentRestructuring
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Decide, Emit, Evolve, StepSpec, Tick, refuse
 
 STEP = "execution"
 CONSUMES = (PlanProposed, PlanRevised, PlanAccepted, CaseClosed, RecordPayment, ConfirmRedress)
@@ -66,50 +67,71 @@ def _percent(schedule: tuple[Instalment, ...]) -> int:
     return int(paid * 100 / total) if total else 100
 
 
-def evolve(state: State, message: Input) -> State:
-    e = event_of(message)
-    if isinstance(e, PlanProposed | PlanRevised):
-        return replace(
-            state,
-            known=True,
-            offers={**state.offers, e.plan_id: e.terms},
-        )
-    if isinstance(e, ExecutionStarted):
-        terms = state.offers.get(e.plan_id)
-        schedule: tuple[Instalment, ...] = ()
-        currency = state.currency
-        if isinstance(terms, RepaymentRestructuring):
-            schedule = tuple(Instalment(i.number, i.due_on, i.amount.amount) for i in terms.instalments)
-            currency = terms.balance.currency
-        return replace(
-            state,
-            plan_id=e.plan_id,
-            kind=e.plan_kind,
-            schedule=schedule,
-            currency=currency,
-            status="running",
-            milestones=frozenset(),
-        )
-    if isinstance(e, PaymentMatched):
-        schedule = tuple(
-            replace(i, paid=i.paid + e.amount.amount) if i.number == e.instalment else i
-            for i in state.schedule
-        )
-        return replace(state, schedule=schedule)
-    if isinstance(e, InstalmentMissed):
-        schedule = tuple(replace(i, missed=True) if i.number == e.instalment else i for i in state.schedule)
-        return replace(state, schedule=schedule)
-    if isinstance(e, MilestoneReached):
-        return replace(state, milestones=state.milestones | {e.percent_done})
-    if isinstance(e, RedressPaid):
-        return replace(state, status="awaiting_confirmation", reference=e.reference)
-    if isinstance(e, PlanCompleted):
-        return replace(state, status="completed")
-    if isinstance(e, PlanDefaulted):
-        return replace(state, status="defaulted")
-    if isinstance(e, CaseClosed):
-        return replace(state, closed=True)
-    return state
+evolve = Evolve[State]()
+decide = Decide[State](known=lambda state: state.known, closed=lambda state: state.closed)
+
+
+@evolve.on(PlanProposed, PlanRevised)
+def _proposed(state: State, e: PlanProposed | PlanRevised, message: Envelope) -> State:
+    return replace(state, known=True, offers={**state.offers, e.plan_id: e.terms})
+
+
+@evolve.on(ExecutionStarted)
+def _started(state: State, e: ExecutionStarted, message: Envelope) -> State:
+    terms = state.offers.get(e.plan_id)
+    schedule: tuple[Instalment, ...] = ()
+    currency = state.currency
+    if isinstance(terms, RepaymentRestructuring):
+        schedule = tuple(Instalment(i.number, i.due_on, i.amount.amount) for i in terms.instalments)
+        currency = terms.balance.currency
+    return replace(
+        state,
+        plan_id=e.plan_id,
+        kind=e.plan_kind,
+        schedule=schedule,
+        currency=currency,
+        status="running",
+        milestones=frozenset(),
+    )
+
+
+@evolve.on(PaymentMatched)
+def _matched(state: State, e: PaymentMatched, message: Envelope) -> State:
+    schedule = tuple(
+        replace(i, paid=i.paid + e.amount.amount) if i.number == e.instalment else i for i in state.schedule
+    )
+    return replace(state, schedule=schedule)
+
+
+@evolve.on(InstalmentMissed)
+def _missed_one(state: State, e: InstalmentMissed, message: Envelope) -> State:
+    schedule = tuple(replace(i, missed=True) if i.number == e.instalment else i for i in state.schedule)
+    return replace(state, schedule=schedule)
+
+
+@evolve.on(MilestoneReached)
+def _milestone(state: State, e: MilestoneReached, message: Envelope) -> State:
+    return replace(state, milestones=state.milestones | {e.percent_done})
+
+
+@evolve.on(RedressPaid)
+def _redress_paid(state: State, e: RedressPaid, message: Envelope) -> State:
+    return replace(state, status="awaiting_confirmation", reference=e.reference)
+
+
+@evolve.on(PlanCompleted)
+def _completed(state: State, e: PlanCompleted, message: Envelope) -> State:
+    return replace(state, status="completed")
+
+
+@evolve.on(PlanDefaulted)
+def _defaulted(state: State, e: PlanDefaulted, message: Envelope) -> State:
+    return replace(state, status="defaulted")
+
+
+@evolve.on(CaseClosed)
+def _closed(state: State, e: CaseClosed, message: Envelope) -> State:
+    return replace(state, closed=True)
 
 
 def next_due(state: State) -> datetime | None:
@@ -122,44 +144,48 @@ def next_due(state: State) -> datetime | None:
     return datetime.combine(min(i.due_on for i in open_) + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
-    e = event_of(message)
-    if isinstance(e, PlanAccepted):
-        terms = state.offers.get(e.plan_id)
-        if terms is None or state.status == "running":
-            return []
-        kind = terms.kind  # type: ignore[attr-defined]
-        count = len(terms.instalments) if isinstance(terms, RepaymentRestructuring) else 0
-        out = [Emit(ExecutionStarted(plan_id=e.plan_id, plan_kind=kind, instalments=count))]
-        if isinstance(terms, Redress):
-            out.append(Emit(RedressPaid(plan_id=e.plan_id, amount=terms.amount, reference=f"RD-{e.plan_id}")))
-        elif not isinstance(terms, RepaymentRestructuring):
-            out.append(Emit(PlanCompleted(plan_id=e.plan_id)))  # explanation / apology delivered
-        return out
-    if isinstance(message, Tick):
-        return _missed(state, message.now, rules)
-    command = command_of(message)
-    if command is None:
+@decide.on(PlanAccepted)
+def _start(state: State, e: PlanAccepted, message: Envelope, now: datetime, rules: Rules) -> list[Emit]:
+    terms = state.offers.get(e.plan_id)
+    if terms is None or state.status == "running":
         return []
-    if not state.known:
-        return refuse(message, f"unknown case {case_of(message)}")
-    if state.closed:
-        return refuse(message, f"case {case_of(message)} is closed")
-    if isinstance(command, ConfirmRedress):
-        if state.status != "awaiting_confirmation" or command.reference != state.reference:
-            return refuse(message, f"no redress {command.reference} awaits confirmation")
-        return [
-            Emit(RedressConfirmed(plan_id=state.plan_id, reference=command.reference)),
-            Emit(PlanCompleted(plan_id=state.plan_id)),
-        ]
-    if isinstance(command, RecordPayment):
-        if state.status != "running" or not state.schedule:
-            return refuse(message, "no repayment plan is running for this case")
-        return _apply_payment(state, command, message.actor)  # type: ignore[union-attr]
-    return []
+    kind = terms.kind  # type: ignore[attr-defined]
+    count = len(terms.instalments) if isinstance(terms, RepaymentRestructuring) else 0
+    out = [Emit(ExecutionStarted(plan_id=e.plan_id, plan_kind=kind, instalments=count))]
+    if isinstance(terms, Redress):
+        out.append(Emit(RedressPaid(plan_id=e.plan_id, amount=terms.amount, reference=f"RD-{e.plan_id}")))
+    elif not isinstance(terms, RepaymentRestructuring):
+        out.append(Emit(PlanCompleted(plan_id=e.plan_id)))  # explanation / apology delivered
+    return out
 
 
-def _apply_payment(state: State, payment: RecordPayment, actor: object) -> list[Emit]:
+@decide.on(Tick)
+def _tick(state: State, tick: Tick, message: Tick, now: datetime, rules: Rules) -> list[Emit]:
+    return _missed(state, tick.now, rules)
+
+
+@decide.on(ConfirmRedress)
+def _confirm_redress(
+    state: State, command: ConfirmRedress, message: CommandEnvelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if state.status != "awaiting_confirmation" or command.reference != state.reference:
+        return refuse(message, f"no redress {command.reference} awaits confirmation")
+    return [
+        Emit(RedressConfirmed(plan_id=state.plan_id, reference=command.reference)),
+        Emit(PlanCompleted(plan_id=state.plan_id)),
+    ]
+
+
+@decide.on(RecordPayment)
+def _record_payment(
+    state: State, command: RecordPayment, message: CommandEnvelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if state.status != "running" or not state.schedule:
+        return refuse(message, "no repayment plan is running for this case")
+    return _apply_payment(state, command)
+
+
+def _apply_payment(state: State, payment: RecordPayment) -> list[Emit]:
     out: list[Emit] = []
     left = payment.amount.amount
     schedule = list(state.schedule)

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from events.envelope import Envelope
 from events.evaluation import CaseClosed, CaseReopened
 from events.identity import case_id_for
 from events.intake import (
@@ -21,7 +22,7 @@ from events.personal import has_personal
 from events.submission import ComplaintSubmission
 from services.rules import classification
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, StepSpec, event_of
+from services.steps.contract import Decide, Emit, Evolve, Input, StepSpec
 
 STEP = "intake"
 CONSUMES = (ComplaintSubmission, CaseClosed, CaseReopened)
@@ -51,45 +52,65 @@ def route(message: Input) -> str | None:
     return f"customer|{customer}" if customer else None
 
 
-def evolve(state: State, message: Input) -> State:
-    if isinstance(message, ComplaintSubmission):
+evolve = Evolve[State]()
+decide = Decide[State]()
+
+
+@evolve.on(ComplaintRegistered)
+def _registered(state: State, e: ComplaintRegistered, message: Envelope) -> State:
+    return replace(state, pending={**state.pending, message.case_id: e.description})
+
+
+@evolve.on(ComplaintClassified)
+def _classified(state: State, e: ComplaintClassified, message: Envelope) -> State:
+    if message.case_id not in state.pending:
         return state
-    event = event_of(message)
-    case_id = str(getattr(message, "case_id", ""))
-    if isinstance(event, ComplaintRegistered):
-        return replace(state, pending={**state.pending, case_id: event.description})
-    if isinstance(event, ComplaintClassified) and case_id in state.pending:
-        pending = dict(state.pending)
-        description = pending.pop(case_id)
-        case = Case(event.matter or "", frozenset({_norm(description)}))
-        return replace(state, open={**state.open, case_id: case}, pending=pending)
-    if isinstance(event, NewFactsReported) and case_id in state.open:
-        case = state.open[case_id]
-        case = replace(case, descriptions=case.descriptions | {_norm(event.summary)})
-        return replace(state, open={**state.open, case_id: case})
-    if isinstance(event, CaseClosed) and case_id in state.open:
-        still = dict(state.open)
-        return replace(state, open=still, closed={**state.closed, case_id: still.pop(case_id)})
-    if isinstance(event, CaseReopened) and case_id in state.closed:
-        closed = dict(state.closed)
-        return replace(state, closed=closed, open={**state.open, case_id: closed.pop(case_id)})
-    return state
+    pending = dict(state.pending)
+    description = pending.pop(message.case_id)
+    case = Case(e.matter or "", frozenset({_norm(description)}))
+    return replace(state, open={**state.open, message.case_id: case}, pending=pending)
 
 
-def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
-    if not isinstance(message, ComplaintSubmission):
-        return []
-    category, complexity, priority, reasons = classification.classify(message)
-    matter = classification.matter(category, message)
+@evolve.on(NewFactsReported)
+def _new_facts(state: State, e: NewFactsReported, message: Envelope) -> State:
+    if message.case_id not in state.open:
+        return state
+    case = state.open[message.case_id]
+    case = replace(case, descriptions=case.descriptions | {_norm(e.summary)})
+    return replace(state, open={**state.open, message.case_id: case})
+
+
+@evolve.on(CaseClosed)
+def _closed(state: State, e: CaseClosed, message: Envelope) -> State:
+    if message.case_id not in state.open:
+        return state
+    still = dict(state.open)
+    return replace(state, open=still, closed={**state.closed, message.case_id: still.pop(message.case_id)})
+
+
+@evolve.on(CaseReopened)
+def _reopened(state: State, e: CaseReopened, message: Envelope) -> State:
+    if message.case_id not in state.closed:
+        return state
+    closed = dict(state.closed)
+    return replace(state, closed=closed, open={**state.open, message.case_id: closed.pop(message.case_id)})
+
+
+@decide.on(ComplaintSubmission)
+def _submitted(
+    state: State, submission: ComplaintSubmission, message: ComplaintSubmission, now: datetime, rules: Rules
+) -> list[Emit]:
+    category, complexity, priority, reasons = classification.classify(submission)
+    matter = classification.matter(category, submission)
     for case_id, case in sorted(state.open.items()):
         if case.matter == matter:
-            if _norm(message.description) in case.descriptions:
+            if _norm(submission.description) in case.descriptions:
                 return [
                     Emit(
                         RepeatComplaintLinked(
-                            submission_id=message.submission_id,
-                            channel=message.channel,
-                            received_at=message.submitted_at,
+                            submission_id=submission.submission_id,
+                            channel=submission.channel,
+                            received_at=submission.submitted_at,
                         ),
                         case_id=case_id,
                     )
@@ -97,29 +118,29 @@ def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Em
             return [
                 Emit(
                     NewFactsReported(
-                        submission_id=message.submission_id,
-                        channel=message.channel,
-                        received_at=message.submitted_at,
-                        summary=message.description,
+                        submission_id=submission.submission_id,
+                        channel=submission.channel,
+                        received_at=submission.submitted_at,
+                        summary=submission.description,
                     ),
                     case_id=case_id,
                 )
             ]
-    case_id = case_id_for(message)
-    customer = message.customer  # sealed by the channel, or by the runtime on arrival
+    case_id = case_id_for(submission)
+    customer = submission.customer  # sealed by the channel, or by the runtime on arrival
     registered = ComplaintRegistered(
-        submission_id=message.submission_id,
-        channel=message.channel,
-        received_at=message.submitted_at,
-        customer_id=message.customer_id,
-        product=message.product,
-        subject=message.subject,
-        description=message.description,
-        amount_disputed=message.amount_disputed,
-        branch_id=message.branch_id,
-        taken_by=message.staff_id,
-        preferred_contact=message.preferred_contact,
-        language=message.language,
+        submission_id=submission.submission_id,
+        channel=submission.channel,
+        received_at=submission.submitted_at,
+        customer_id=submission.customer_id,
+        product=submission.product,
+        subject=submission.subject,
+        description=submission.description,
+        amount_disputed=submission.amount_disputed,
+        branch_id=submission.branch_id,
+        taken_by=submission.staff_id,
+        preferred_contact=submission.preferred_contact,
+        language=submission.language,
         policy=rules.policy,
     )
     classified = ComplaintClassified(

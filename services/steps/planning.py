@@ -11,9 +11,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from events.base import Actor, Money
-from events.commands import AcceptPlan, ApprovePlan, ChooseRoute, CounterPlan, LoadReferenceData, RejectPlan
+from events.base import Actor, Message, Money
+from events.commands import (
+    AcceptPlan,
+    ApprovePlan,
+    ChooseRoute,
+    CommandEnvelope,
+    CounterPlan,
+    LoadReferenceData,
+    RejectPlan,
+)
 from events.contact import FactsLearned
+from events.envelope import Envelope
 from events.evaluation import CaseClosed, CaseReopened
 from events.execution import PlanDefaulted
 from events.facts import REFERENCE_KEY, LedgerReading, ReferenceCitation
@@ -34,7 +43,7 @@ from events.planning import (
 from events.plans import CounterOffer, Route
 from services.rules import plans
 from services.rules.model import Rules
-from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, command_of, event_of, refuse
+from services.steps.contract import Decide, Emit, Evolve, Input, StepSpec, Tick, case_of, command_of, refuse
 
 STEP = "planning"
 EVENTS_IN = (ComplaintRegistered, ComplaintClassified, FactsLearned, PlanDefaulted, CaseClosed, CaseReopened)
@@ -85,61 +94,94 @@ def next_due(state: State) -> datetime | None:
     return state.awaiting_since if waiting and state.status == "none" and not state.closed else None
 
 
-def evolve(state: State, message: Input) -> State:
-    e = event_of(message)
-    if isinstance(e, ComplaintRegistered):
-        money = e.amount_disputed
-        return replace(
-            state,
-            registered=True,
-            case_id=case_of(message) or "",
-            product=e.product,
-            amount=money.amount if money else None,
-            currency=money.currency if money else "CNY",
-        )
-    if isinstance(e, ComplaintClassified):
-        return replace(state, category=e.category, complexity=e.complexity)
-    if isinstance(e, FactsLearned):
-        return replace(
-            state,
-            facts_learned=True,
-            capacity=e.monthly_capacity.amount if e.monthly_capacity else state.capacity,
-            hardship=e.hardship_cause or state.hardship,
-            ledger=e.ledger or state.ledger,
-        )
-    if isinstance(e, ReferenceDataLoaded):
-        citation = ReferenceCitation(
-            dataset_id=e.dataset_id, version=e.version, source=e.source, as_of=e.as_of
-        )
-        return replace(state, reference=plans.Reference(citation, tuple(e.market), tuple(e.products)))
-    if isinstance(e, FactsRequested):
-        return replace(state, awaiting=tuple(e.missing), awaiting_since=message.occurred_at)  # type: ignore[union-attr]
-    if isinstance(e, PlanProposed | PlanRevised):
-        return replace(
-            state,
-            round=e.round,
-            plan_id=e.plan_id,
-            status="awaiting_approval" if e.needs_approval else "proposed",
-            awaiting=(),
-            awaiting_since=None,
-        )
-    if isinstance(e, PlanOffered):
-        return replace(state, status="offered")
-    if isinstance(e, PlanAccepted):
-        return replace(state, status="accepted")
-    if isinstance(e, PlanRejected):
-        return replace(state, status="rejected")
-    if isinstance(e, PlanCountered):
-        return replace(state, status="countered")
-    if isinstance(e, RoutesOffered):
-        return replace(state, status="routes")
-    if isinstance(e, RouteChosen):
-        return replace(state, status="done", route=e.route)
-    if isinstance(e, CaseClosed):
-        return replace(state, closed=True)
-    if isinstance(e, CaseReopened):
-        return replace(state, closed=False)
-    return state
+evolve = Evolve[State]()
+decide = Decide[State](
+    known=lambda state: state.registered,
+    closed=lambda state: state.closed,
+    unguarded=(LoadReferenceData,),  # no case's: it goes to the reference data stream
+)
+
+
+@evolve.on(ComplaintRegistered)
+def _registered(state: State, e: ComplaintRegistered, message: Envelope) -> State:
+    money = e.amount_disputed
+    return replace(
+        state,
+        registered=True,
+        case_id=message.case_id,
+        product=e.product,
+        amount=money.amount if money else None,
+        currency=money.currency if money else "CNY",
+    )
+
+
+@evolve.on(ComplaintClassified)
+def _classified(state: State, e: ComplaintClassified, message: Envelope) -> State:
+    return replace(state, category=e.category, complexity=e.complexity)
+
+
+@evolve.on(FactsLearned)
+def _facts_learned(state: State, e: FactsLearned, message: Envelope) -> State:
+    return replace(
+        state,
+        facts_learned=True,
+        capacity=e.monthly_capacity.amount if e.monthly_capacity else state.capacity,
+        hardship=e.hardship_cause or state.hardship,
+        ledger=e.ledger or state.ledger,
+    )
+
+
+@evolve.on(ReferenceDataLoaded)
+def _reference_loaded(state: State, e: ReferenceDataLoaded, message: Envelope) -> State:
+    citation = ReferenceCitation(dataset_id=e.dataset_id, version=e.version, source=e.source, as_of=e.as_of)
+    return replace(state, reference=plans.Reference(citation, tuple(e.market), tuple(e.products)))
+
+
+@evolve.on(FactsRequested)
+def _facts_requested(state: State, e: FactsRequested, message: Envelope) -> State:
+    return replace(state, awaiting=tuple(e.missing), awaiting_since=message.occurred_at)
+
+
+@evolve.on(PlanProposed, PlanRevised)
+def _proposed(state: State, e: PlanProposed | PlanRevised, message: Envelope) -> State:
+    return replace(
+        state,
+        round=e.round,
+        plan_id=e.plan_id,
+        status="awaiting_approval" if e.needs_approval else "proposed",
+        awaiting=(),
+        awaiting_since=None,
+    )
+
+
+# The status each of these events leaves the plan in.
+STATUS_AFTER = {
+    PlanOffered: "offered",
+    PlanAccepted: "accepted",
+    PlanRejected: "rejected",
+    PlanCountered: "countered",
+    RoutesOffered: "routes",
+}
+
+
+@evolve.on(*STATUS_AFTER)
+def _status(state: State, e: Message, message: Envelope) -> State:
+    return replace(state, status=STATUS_AFTER[type(e)])
+
+
+@evolve.on(RouteChosen)
+def _route_chosen(state: State, e: RouteChosen, message: Envelope) -> State:
+    return replace(state, status="done", route=e.route)
+
+
+@evolve.on(CaseClosed)
+def _closed(state: State, e: CaseClosed, message: Envelope) -> State:
+    return replace(state, closed=True)
+
+
+@evolve.on(CaseReopened)
+def _reopened(state: State, e: CaseReopened, message: Envelope) -> State:
+    return replace(state, closed=False)
 
 
 def _facts(state: State) -> plans.Facts:
@@ -207,66 +249,100 @@ def _offer_round(
     return out
 
 
-def decide(state: State, message: Input, now: datetime, rules: Rules) -> list[Emit]:
-    e = event_of(message)
-    case_id = case_of(message) or ""
-    # Topics are read in no fixed order, so the facts (contact) may arrive before the
-    # classification (intake): the first plan follows whichever of the two comes last.
-    if isinstance(e, FactsLearned | ComplaintClassified):
-        if state.status != "none" or state.closed or state.category is None or not state.facts_learned:
-            return []
-        return _offer_round(state, 1, now, rules)
-    if isinstance(e, PlanDefaulted | CaseReopened) and state.plan_id and not state.closed:
-        return _offer_round(state, state.round + 1, now, rules)
-    if isinstance(message, Tick):
-        if state.status != "none" or state.closed or not state.awaiting:
-            return []
-        return _offer_round(state, 1, now, rules)
-    command = command_of(message)
-    if command is None:
+# Topics are read in no fixed order, so the facts (contact) may arrive before the
+# classification (intake): the first plan follows whichever of the two comes last.
+@decide.on(FactsLearned, ComplaintClassified)
+def _first_plan(
+    state: State, e: FactsLearned | ComplaintClassified, message: Envelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if state.status != "none" or state.closed or state.category is None or not state.facts_learned:
         return []
-    actor = message.actor  # type: ignore[union-attr]
-    if isinstance(command, LoadReferenceData):
-        return _load_reference(state, message, command)
-    if not state.registered:
-        return refuse(message, f"unknown case {case_id}")
-    if state.closed:
-        return refuse(message, f"case {case_id} is closed")
-    plan_id = str(getattr(command, "plan_id", ""))
-    if isinstance(command, ApprovePlan):
-        if actor.kind != "staff":
-            return refuse(message, "only a supervisor can approve a plan")
-        if state.status != "awaiting_approval" or plan_id != state.plan_id:
-            return refuse(message, f"plan {plan_id} is not awaiting approval")
-        return [
-            Emit(PlanApproved(plan_id=plan_id, supervisor_id=actor.id)),
-            Emit(PlanOffered(plan_id=plan_id, round=state.round)),
-        ]
-    if isinstance(command, AcceptPlan | RejectPlan | CounterPlan):
-        if state.status != "offered" or plan_id != state.plan_id:
-            return refuse(message, f"plan {plan_id} is not on offer to the customer")
-        if actor.kind not in ("customer", "staff"):
-            return refuse(message, "only the customer (or staff on their behalf) can answer a plan")
-        if isinstance(command, AcceptPlan):
-            return [Emit(PlanAccepted(plan_id=plan_id, round=state.round))]
-        if isinstance(command, RejectPlan):
-            answer: PlanRejected | PlanCountered = PlanRejected(
-                plan_id=plan_id, round=state.round, reason=command.reason
-            )
-            counter = None
-        else:
-            answer = PlanCountered(plan_id=plan_id, round=state.round, counter=command.counter)
-            counter = command.counter
-        return [Emit(answer), *_offer_round(state, state.round + 1, now, rules, counter)]
-    if isinstance(command, ChooseRoute):
-        if state.status != "routes":
-            return refuse(message, "further routes are offered only after the last round")
-        return [Emit(RouteChosen(route=command.route))]
+    return _offer_round(state, 1, now, rules)
+
+
+@decide.on(PlanDefaulted, CaseReopened)
+def _next_round(
+    state: State, e: PlanDefaulted | CaseReopened, message: Envelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if not state.plan_id or state.closed:
+        return []
+    return _offer_round(state, state.round + 1, now, rules)
+
+
+@decide.on(Tick)
+def _look_again(state: State, tick: Tick, message: Tick, now: datetime, rules: Rules) -> list[Emit]:
+    if state.status != "none" or state.closed or not state.awaiting:
+        return []
+    return _offer_round(state, 1, now, rules)
+
+
+@decide.on(ApprovePlan)
+def _approve(
+    state: State, command: ApprovePlan, message: CommandEnvelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    plan_id = command.plan_id
+    if message.actor.kind != "staff":
+        return refuse(message, "only a supervisor can approve a plan")
+    if state.status != "awaiting_approval" or plan_id != state.plan_id:
+        return refuse(message, f"plan {plan_id} is not awaiting approval")
+    return [
+        Emit(PlanApproved(plan_id=plan_id, supervisor_id=message.actor.id)),
+        Emit(PlanOffered(plan_id=plan_id, round=state.round)),
+    ]
+
+
+def _not_on_offer(state: State, plan_id: str, message: CommandEnvelope) -> list[Emit]:
+    """Why the customer cannot answer this plan now; nothing if they can."""
+    if state.status != "offered" or plan_id != state.plan_id:
+        return refuse(message, f"plan {plan_id} is not on offer to the customer")
+    if message.actor.kind not in ("customer", "staff"):
+        return refuse(message, "only the customer (or staff on their behalf) can answer a plan")
     return []
 
 
-def _load_reference(state: State, message: Input, command: LoadReferenceData) -> list[Emit]:
-    if message.actor.kind != "staff":  # type: ignore[union-attr]
+@decide.on(AcceptPlan)
+def _accept(
+    state: State, command: AcceptPlan, message: CommandEnvelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if refused := _not_on_offer(state, command.plan_id, message):
+        return refused
+    return [Emit(PlanAccepted(plan_id=command.plan_id, round=state.round))]
+
+
+@decide.on(RejectPlan)
+def _reject(
+    state: State, command: RejectPlan, message: CommandEnvelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if refused := _not_on_offer(state, command.plan_id, message):
+        return refused
+    answer = PlanRejected(plan_id=command.plan_id, round=state.round, reason=command.reason)
+    return [Emit(answer), *_offer_round(state, state.round + 1, now, rules)]
+
+
+@decide.on(CounterPlan)
+def _counter(
+    state: State, command: CounterPlan, message: CommandEnvelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if refused := _not_on_offer(state, command.plan_id, message):
+        return refused
+    answer = PlanCountered(plan_id=command.plan_id, round=state.round, counter=command.counter)
+    return [Emit(answer), *_offer_round(state, state.round + 1, now, rules, command.counter)]
+
+
+@decide.on(ChooseRoute)
+def _choose_route(
+    state: State, command: ChooseRoute, message: CommandEnvelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if state.status != "routes":
+        return refuse(message, "further routes are offered only after the last round")
+    return [Emit(RouteChosen(route=command.route))]
+
+
+@decide.on(LoadReferenceData)
+def _load_reference(
+    state: State, command: LoadReferenceData, message: CommandEnvelope, now: datetime, rules: Rules
+) -> list[Emit]:
+    if message.actor.kind != "staff":
         return refuse(message, "only staff (an operator) can load reference data")
     current = state.reference.citation if state.reference else None
     if current and current.dataset_id == command.dataset_id and command.version <= current.version:

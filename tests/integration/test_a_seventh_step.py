@@ -22,7 +22,7 @@ from projections import case_state
 from services import derived
 from services.runtime.metrics import PORTS
 from services.steps import registry
-from services.steps.contract import Emit, Input, StepSpec, event_of
+from services.steps.contract import Decide, Emit, Evolve, StepSpec
 from tests.bus import Bus
 from tests.integration.test_workflow_in_process import case_of, complaint
 
@@ -41,19 +41,25 @@ class State:
     booked: bool = False
 
 
-def evolve(state: State, message: Input) -> State:
-    event = event_of(message)
-    if isinstance(event, ComplaintRegistered):
-        return replace(state, registered=True)
-    if isinstance(event, CourtesyCallScheduled):
-        return replace(state, booked=True)
-    return state
+evolve = Evolve[State]()
+decide = Decide[State]()
 
 
-def decide(state: State, message: Input, now: datetime, rules: object) -> list[Emit]:
-    if isinstance(event_of(message), ComplaintRegistered) and not state.booked:
-        return [Emit(CourtesyCallScheduled(call_by=now + timedelta(days=1)))]
-    return []
+@evolve.on(ComplaintRegistered)
+def _registered(state: State, e: ComplaintRegistered, message: Envelope) -> State:
+    return replace(state, registered=True)
+
+
+@evolve.on(CourtesyCallScheduled)
+def _booked(state: State, e: CourtesyCallScheduled, message: Envelope) -> State:
+    return replace(state, booked=True)
+
+
+@decide.on(ComplaintRegistered)
+def _book_a_call(
+    state: State, e: ComplaintRegistered, message: Envelope, now: datetime, rules: object
+) -> list[Emit]:
+    return [] if state.booked else [Emit(CourtesyCallScheduled(call_by=now + timedelta(days=1)))]
 
 
 SPEC = StepSpec(
