@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 TEST_ENV := KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 ACCORD_DATA_DIR=$(CURDIR)/.accord/test \
             ACCORD_TEST_DATABASE_URL=postgresql://accord@127.0.0.1:15432/accord
 
-.PHONY: all demo test bench unit lint venv jars broker-start broker-stop topics catalogue simulate clean distclean
+.PHONY: all demo test bench unit lint venv jars broker-start broker-stop topics catalogue k8s simulate clean distclean
 
 all: test
 
@@ -69,6 +69,10 @@ topics: $(STAMP)
 
 catalogue: $(STAMP)
 	$(BIN)/accord catalogue write
+
+# The Kubernetes manifests (deploy/k8s/, docs/deploy.md) after a topic, step or setting changes.
+k8s: $(STAMP)
+	$(BIN)/accord deploy k8s write
 
 clean:
 	-@test -x $(BIN)/accord && $(BIN)/accord broker stop

@@ -123,8 +123,8 @@ def handler_for(readers: Readers):
     return Handler
 
 
-def serve(readers: Readers, port: int) -> ThreadingHTTPServer:
+def serve(readers: Readers, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """The API on `port`, answering from the process's view readers (opened once, not per request)."""
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(readers))
+    server = ThreadingHTTPServer((host, port), handler_for(readers))
     threading.Thread(target=server.serve_forever, daemon=True, name="accord-api").start()
     return server

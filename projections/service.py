@@ -33,7 +33,7 @@ def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = N
     server = None
     if settings.api_port:
         try:
-            server = api.serve(readers, settings.api_port)
+            server = api.serve(readers, settings.api_port, settings.bind_host)
         except OSError as exc:  # the views still update; only the API is missing
             log.warning("no case API on port %d (%s); set ACCORD_API_PORT", settings.api_port, exc)
     if server:

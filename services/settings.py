@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias="ACCORD_DATABASE_URL")
     # base port, 0 = off
     metrics_port: int = Field(default=9400, ge=0, validation_alias="ACCORD_METRICS_PORT")
+    # Where every HTTP endpoint (metrics, /health, the case API, the console, the gateway) listens:
+    # loopback on one machine; 0.0.0.0 in a container, so that probes and Prometheus reach it.
+    bind_host: str = Field(default="127.0.0.1", validation_alias="ACCORD_BIND_HOST")
     # read-only case API, 0 = off
     api_port: int = Field(default=8088, ge=0, validation_alias="ACCORD_API_PORT")
     # "message" replays history

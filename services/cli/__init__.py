@@ -14,6 +14,7 @@ COMMANDS = (
     broker.add_broker,
     broker.add_topics,
     catalogue.add_catalogue,
+    catalogue.add_deploy,
     cases.add_submit,
     run.add_run,
     web.add_staff,

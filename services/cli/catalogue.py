@@ -1,4 +1,5 @@
-"""`accord catalogue`: write or check the generated event catalogue."""
+"""`accord catalogue` and `accord deploy k8s`: write or check the generated files (the event
+catalogue and what derives from the step registry; the Kubernetes manifests)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,30 @@ def add_catalogue(sub: Any) -> None:
     p = sub.add_parser("catalogue", help="the generated event catalogue")
     p.add_argument("action", choices=["write", "check"])
     p.set_defaults(run=cmd_catalogue)
+
+
+def cmd_deploy(args: argparse.Namespace, settings: Settings) -> int:
+    from services import k8s
+
+    if args.action == "write":
+        for path in k8s.write():
+            say(f"wrote {path.relative_to(k8s.ROOT)}")
+        return 0
+    stale = k8s.stale()
+    for path in stale:
+        say(f"out of date: {path.relative_to(k8s.ROOT)}")
+    if stale:
+        say("run `accord deploy k8s write` and commit the result")
+    from services.k8s import validate  # needs the dev extra (kubernetes-validate)
+
+    problems = validate.validate_all()
+    for problem in problems:
+        say(f"invalid: {problem}")
+    return 1 if stale or problems else 0
+
+
+def add_deploy(sub: Any) -> None:
+    p = sub.add_parser("deploy", help="the generated Kubernetes manifests (deploy/k8s/, docs/deploy.md)")
+    p.add_argument("target", choices=["k8s"])
+    p.add_argument("action", choices=["write", "check"])
+    p.set_defaults(run=cmd_deploy)

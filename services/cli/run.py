@@ -29,7 +29,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from services.web import app
 
         web_port = settings.console_port if args.step == "console" else settings.gateway_port
-        metrics.serve(args.step, settings.metrics_port)
+        metrics.serve(args.step, settings.metrics_port, host=settings.bind_host)
         where = "console" if args.step == "console" else "v1/openapi.json"
         say(f"{args.step}: http://127.0.0.1:{web_port}/{where}")
         return app.run(settings, args.step)
@@ -42,7 +42,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         return insights.main()
     liveness = Liveness(args.step, settings.liveness_s)
     liveness.watch()  # a loop that stops turning ends the process (status 70): never a silent hang
-    port = metrics.serve(args.step, settings.metrics_port, liveness)
+    port = metrics.serve(args.step, settings.metrics_port, liveness, settings.bind_host)
     if args.step == "projections":
         from projections import service
 

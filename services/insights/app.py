@@ -74,7 +74,7 @@ app = durable.App(
     consumer_group_instance_id=f"{settings.insights_app_id}-worker-1",
     web_enabled=bool(settings.insights_port),
     web_port=settings.insights_port or 6066,
-    web_bind="127.0.0.1",
+    web_bind=settings.bind_host,
     producer_acks=-1,
 )
 step_events = app.topic(*INPUTS, key_serializer="raw", value_serializer="raw")
@@ -250,7 +250,7 @@ async def window_counts(web: Any, request: Any) -> Any:
 
 def main() -> int:
     """Run the worker in this process until SIGTERM or SIGINT."""
-    port = metrics.serve("insights", settings.metrics_port)  # base + 9
+    port = metrics.serve("insights", settings.metrics_port, host=settings.bind_host)  # base + 9
     log.info(
         "insights: consuming %s; surge rule %s; risk model %s (threshold %.4f)%s",
         ", ".join(INPUTS),

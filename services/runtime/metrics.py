@@ -101,7 +101,7 @@ class _Handler(MetricsHandler):
         pass  # probes every few seconds would drown the service's own log
 
 
-def serve(step: str, base_port: int, liveness: Liveness | None = None) -> int | None:
+def serve(step: str, base_port: int, liveness: Liveness | None = None, host: str = "127.0.0.1") -> int | None:
     """Expose /metrics and /health on base_port + the step's offset (see README); None when
     disabled. /health answers 200 or 503 from `liveness` (JSON either way)."""
     if not base_port:
@@ -109,7 +109,7 @@ def serve(step: str, base_port: int, liveness: Liveness | None = None) -> int | 
     port = base_port + PORTS[step]
     handler = type("Handler", (_Handler,), {"liveness": liveness})
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:  # metrics are for ops; a taken port must not stop the step itself
         logging.getLogger("accord.metrics").warning(
             "%s: no /metrics on port %d (%s); set ACCORD_METRICS_PORT to a free base port", step, port, exc

@@ -100,7 +100,12 @@ def run(settings: Settings, which: str) -> int:
     app = console_app(ctx) if which == "console" else gateway_app(ctx)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, server_header=False
+            app,
+            host=settings.bind_host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
         )
     )
     log.info("%s on http://127.0.0.1:%d/", which, port)
