@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -23,12 +24,19 @@ from services.settings import Settings
 log = logging.getLogger("accord.projections")
 
 
-def run(settings: Settings, stop: threading.Event, liveness: Liveness | None = None) -> None:
+@dataclass(frozen=True)
+class Parts:
+    """What the service runs on, built by the composition root (services/bootstrap.py): the view
+    store the projector writes, the projector, and the readers the API and the gauges share."""
+
+    store: ViewStore
+    projector: Projector
+    readers: Readers
+
+
+def run(settings: Settings, stop: threading.Event, parts: Parts, liveness: Liveness | None = None) -> None:
     liveness = liveness or Liveness("projections", settings.liveness_s)
-    store = ViewStore.open(settings.data_dir, settings.database_url)
-    projector = Projector(settings, store)
-    # The API and the business gauges read the views through their own connections, opened once.
-    readers = Readers.of(settings.data_dir, settings.database_url)
+    store, projector, readers = parts.store, parts.projector, parts.readers
     metrics.BUSINESS.read_from(lambda: _figures(readers))
     server = None
     if settings.api_port:

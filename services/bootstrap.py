@@ -1,5 +1,6 @@
 """The composition root: the one place that builds a step's runtime from its parts (the step's
-spec, its store, the key store that seals personal data, the relay and its outlet, the clock).
+spec, its store, the key store that seals personal data, the relay and its outlet, the clock),
+and the projection service from its own (view store, projector, readers).
 The `accord run` processes, the in-process test bus (tests/bus.py) and the benchmarks all build
 through here, so tests run the real wiring with test parts (a manual clock, a memory outlet)."""
 
@@ -12,6 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from events.topics import event_topic
+from projections import service
+from projections.projector import Projector
+from projections.readers import Readers
+from projections.store import ViewStore
 from services.privacy import KeyStore
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.health import Liveness
@@ -74,6 +79,14 @@ def kafka_outlet(processor: Processor, settings: Settings) -> Callable[[], Outle
         return KafkaOutlet(processor.name, processor.store, settings, event_topic(processor.name).name)
 
     return new
+
+
+def projection_service(settings: Settings) -> service.Parts:
+    """The projection service's parts: its view store, the projector over it, and the readers
+    (opened once per process) the case API and the business gauges share."""
+    store = ViewStore.open(settings.data_dir, settings.database_url)
+    readers = Readers.of(settings.data_dir, settings.database_url)
+    return service.Parts(store, Projector(settings, store), readers)
 
 
 def step_runner(step: str, settings: Settings, liveness: Liveness | None = None) -> Runner:

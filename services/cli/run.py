@@ -43,6 +43,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     liveness = Liveness(args.step, settings.liveness_s)
     liveness.watch()  # a loop that stops turning ends the process (status 70): never a silent hang
     port = metrics.serve(args.step, settings.metrics_port, liveness, settings.bind_host)
+    from services import bootstrap
+
     if args.step == "projections":
         from projections import service
 
@@ -51,11 +53,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
         )
         with _fatal_logged(args.step):
-            service.run(settings, stop, liveness)
+            service.run(settings, stop, bootstrap.projection_service(settings), liveness)
         say("projections: stopped")
         return 0
-    from services import bootstrap
-
     step = load(args.step)
     say(
         f"{args.step}: consuming {', '.join(step.inputs)}"

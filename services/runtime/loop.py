@@ -60,7 +60,7 @@ class Runner:
         # One instance per step owns every input partition (the store's tracking is the truth;
         # the group's committed offsets only report lag). Scaling out means splitting the
         # partitions between instances, each with its own store.
-        partitions = self._partitions()
+        partitions = clients.partitions(self.consumer, self.processor.step.inputs, 60.0, self.name)
         self.consumer.assign(partitions)
         read_before = []
         for tp in partitions:
@@ -90,17 +90,6 @@ class Runner:
         # A long backlog (after an outage, or a rebuilt store) is progress, not a hung loop.
         self.liveness.beat()
         self.liveness.progressed(1)
-
-    def _partitions(self, timeout_s: float = 60.0) -> list[TopicPartition]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            found = {topic: self.consumer.partitions_for_topic(topic) for topic in self.processor.step.inputs}
-            missing = [topic for topic, parts in found.items() if not parts]
-            if not missing:
-                return [TopicPartition(topic, p) for topic, parts in found.items() for p in sorted(parts)]
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: topics {missing} do not exist; run `accord topics create`")
-            time.sleep(0.5)
 
     def run(self, stop: threading.Event | None = None) -> None:
         """Consume, record and publish until `stop` is set. Through a broker outage it keeps
