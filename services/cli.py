@@ -28,6 +28,8 @@ def say(message: str) -> None:
 def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     from services import broker
 
+    if args.nodes is not None:
+        settings = settings.model_copy(update={"broker_nodes": args.nodes})
     if args.action == "start":
         broker.start(settings, log=say)
     elif args.action == "stop":
@@ -41,17 +43,24 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         say(f"export ACCORD_AUDIT_KAFKA_USERNAME={auditor.username}")
         say(f"export ACCORD_AUDIT_KAFKA_PASSWORD={auditor.password}")
         say(f"export ACCORD_AUDIT_BOOTSTRAP_SERVERS={auditor.bootstrap_servers}")
+        say(
+            "# each service as its own principal (docs/security.md): run the services with "
+            f"KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_BOOTSTRAP_SERVERS={auditor.bootstrap_servers} "
+            f"ACCORD_KAFKA_CREDENTIALS={broker.services_credentials(settings)}"
+        )
     else:
-        pid, answering = broker.status(settings)
-        owner = f"pid {pid}" if pid else "not started by accord"
-        state = "answering" if answering else "not answering"
-        say(f"broker at {settings.bootstrap_servers}: {state} ({owner})")
-        if pid:
+        states = broker.node_status(settings)
+        for node, pid, answering in states:
+            owner = f"pid {pid}" if pid else "not started by accord"
+            state = "answering" if answering else "not answering"
+            name = "broker" if len(states) == 1 else f"node {node.id}"
+            say(f"{name} at {node.address}: {state} ({owner})")
+        if any(pid for _, pid, _ in states):
             say(
-                f"SASL users at {settings.broker_host}:{settings.broker_sasl_listener_port}; "
+                f"SASL users at {','.join(f'{n.host}:{n.sasl_port}' for n, _, _ in states)}; "
                 "`accord broker credentials` prints the auditor's"
             )
-        return 0 if answering else 3
+        return 0 if all(answering for _, _, answering in states) else 3
     return 0
 
 
@@ -142,6 +151,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from services.runtime.loop import Runner
     from services.steps import load
 
+    # This process is that service: it connects to Kafka as its own principal when configured
+    # (docs/security.md). The insights app reads its settings from the environment.
+    os.environ["ACCORD_SERVICE"] = args.step
+    settings = settings.as_service(args.step)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.step} %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # the client's INFO lines drown ours
     if args.step in ("console", "gateway"):  # the web services (services/web/)
@@ -593,6 +606,14 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     p = sub.add_parser("broker", help="the local Kafka broker")
     p.add_argument("action", choices=["start", "stop", "status", "fetch", "credentials"])
+    p.add_argument(
+        "--nodes",
+        type=int,
+        choices=range(1, 10),
+        metavar="N",
+        help="KRaft nodes on this machine (default: ACCORD_BROKER_NODES, or one per bootstrap address); "
+        "3 gives replication factor 3 and min.insync.replicas 2",
+    )
     p.set_defaults(run=cmd_broker)
     p = sub.add_parser("topics", help="create or list Accord's topics")
     p.add_argument("action", choices=["create", "list"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal
 from pathlib import Path
@@ -26,8 +27,13 @@ class Settings(BaseModel):
     data_dir: Path = Field(default=ROOT / ".accord")  # ACCORD_DATA_DIR
     kafka_home: Path = Field(default=ROOT / "deploy" / ".cache" / "kafka")  # ACCORD_KAFKA_HOME
     partitions: int = Field(default=6, ge=1)  # ACCORD_PARTITIONS
-    replication_factor: int = Field(default=1, ge=1)  # ACCORD_REPLICATION_FACTOR
-    broker_heap: str = Field(default="512m")  # ACCORD_BROKER_HEAP
+    # Unset: follows the node count (one node: 1, a cluster: 3), see `replication`.
+    replication_factor: int | None = Field(default=None, ge=1)  # ACCORD_REPLICATION_FACTOR
+    # How many KRaft nodes the local broker runs (`accord broker start --nodes N` overrides it);
+    # unset: one per address in KAFKA_BOOTSTRAP_SERVERS.
+    broker_nodes: int | None = Field(default=None, ge=1, le=9)  # ACCORD_BROKER_NODES
+    # Unset: 512m for a single node, 384m per node of a cluster (three JVMs on a small machine).
+    broker_heap: str | None = None  # ACCORD_BROKER_HEAP
     broker_start_timeout_s: float = Field(default=90.0, gt=0)  # ACCORD_BROKER_START_TIMEOUT
     database_url: str | None = None  # ACCORD_DATABASE_URL: postgresql://... (default: SQLite)
     metrics_port: int = Field(default=9400, ge=0)  # ACCORD_METRICS_PORT: base port, 0 = off
@@ -62,6 +68,11 @@ class Settings(BaseModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"  # KAFKA_SASL_MECHANISM
     sasl_username: str | None = None  # KAFKA_SASL_USERNAME
     sasl_password: SecretStr | None = None  # KAFKA_SASL_PASSWORD
+    # Per-service principals: a JSON file {"accord-<service>": password, ...} (mode 600). With a
+    # SASL protocol, a process that runs a service (ACCORD_SERVICE, set by `accord run`) connects
+    # as `accord-<service>` when the file holds it; anything else connects as KAFKA_SASL_USERNAME.
+    kafka_credentials: Path | None = None  # ACCORD_KAFKA_CREDENTIALS
+    service: str | None = None  # ACCORD_SERVICE: the service this process runs (set by `accord run`)
     ssl_cafile: Path | None = None  # KAFKA_SSL_CAFILE: CA bundle for SASL_SSL (default: the system's)
     # The read-only principal `accord audit` runs as; unset, audit uses the services' settings.
     audit_kafka_username: str | None = None  # ACCORD_AUDIT_KAFKA_USERNAME
@@ -83,10 +94,12 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _credentials_are_complete(self) -> Settings:
-        if self.security_protocol != "PLAINTEXT" and not (self.sasl_username and self.sasl_password):
+        if self.security_protocol != "PLAINTEXT" and not (
+            (self.sasl_username and self.sasl_password) or self.kafka_credentials
+        ):
             raise ValueError(
                 f"security_protocol {self.security_protocol} needs a SASL username and password "
-                "(KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)"
+                "(KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD) or per-service ones (ACCORD_KAFKA_CREDENTIALS)"
             )
         if self.audit_kafka_username and not self.audit_kafka_password:
             raise ValueError("audit_kafka_username is set but ACCORD_AUDIT_KAFKA_PASSWORD is not")
@@ -134,6 +147,46 @@ class Settings(BaseModel):
         return int(first.rsplit(":", 1)[1])
 
     @property
+    def nodes(self) -> int:
+        """How many KRaft nodes the local broker runs: ACCORD_BROKER_NODES, else one per
+        bootstrap address."""
+        return self.broker_nodes or len([a for a in self.bootstrap_servers.split(",") if a.strip()])
+
+    @property
+    def replication(self) -> int:
+        """The replication factor topics are created with: ACCORD_REPLICATION_FACTOR, else the
+        node count up to 3."""
+        return self.replication_factor or min(self.nodes, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Acknowledged writes survive the loss of one replica once there are three: RF 3 gives
+        min ISR 2 (RF 1 or 2: 1, so one broker down does not stop every write)."""
+        return max(1, min(2, self.replication - 1))
+
+    @property
+    def heap(self) -> str:
+        return self.broker_heap or ("512m" if self.nodes == 1 else "384m")
+
+    def kafka_principal(self) -> tuple[str | None, SecretStr | None]:
+        """(username, password) the services connect with: the running service's own principal
+        `accord-<service>` when ACCORD_KAFKA_CREDENTIALS holds it, else KAFKA_SASL_USERNAME's."""
+        if self.service and self.kafka_credentials:
+            try:
+                known = json.loads(self.kafka_credentials.read_text())
+            except (OSError, ValueError) as exc:
+                where = self.kafka_credentials
+                raise ValueError(f"ACCORD_KAFKA_CREDENTIALS {where}: {type(exc).__name__}") from None
+            name = f"accord-{self.service}"
+            if isinstance(known, dict) and isinstance(known.get(name), str):
+                return name, SecretStr(known[name])
+        return self.sasl_username, self.sasl_password
+
+    def as_service(self, name: str) -> Settings:
+        """These settings for a process that runs service `name` (its own Kafka principal)."""
+        return self.model_copy(update={"service": name})
+
+    @property
     def broker_host(self) -> str:
         return self.bootstrap_servers.split(",")[0].rsplit(":", 1)[0]
 
@@ -167,6 +220,7 @@ class Settings(BaseModel):
             "kafka_home": "ACCORD_KAFKA_HOME",
             "partitions": "ACCORD_PARTITIONS",
             "replication_factor": "ACCORD_REPLICATION_FACTOR",
+            "broker_nodes": "ACCORD_BROKER_NODES",
             "broker_heap": "ACCORD_BROKER_HEAP",
             "broker_start_timeout_s": "ACCORD_BROKER_START_TIMEOUT",
             "database_url": "ACCORD_DATABASE_URL",
@@ -194,6 +248,8 @@ class Settings(BaseModel):
             "sasl_username": "KAFKA_SASL_USERNAME",
             "sasl_password": "KAFKA_SASL_PASSWORD",
             "ssl_cafile": "KAFKA_SSL_CAFILE",
+            "kafka_credentials": "ACCORD_KAFKA_CREDENTIALS",
+            "service": "ACCORD_SERVICE",
             "audit_kafka_username": "ACCORD_AUDIT_KAFKA_USERNAME",
             "audit_kafka_password": "ACCORD_AUDIT_KAFKA_PASSWORD",
             "audit_bootstrap_servers": "ACCORD_AUDIT_BOOTSTRAP_SERVERS",

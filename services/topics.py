@@ -34,8 +34,9 @@ def create(
         spec = {
             topic.name: {
                 "num_partitions": count,
-                "replication_factor": settings.replication_factor,
-                "configs": dict(topic.config),
+                "replication_factor": settings.replication,
+                # Set on the topic, not left to the broker's default: RF 3 -> min ISR 2.
+                "configs": {"min.insync.replicas": str(settings.min_insync_replicas), **topic.config},
             }
             for topic in missing
         }
