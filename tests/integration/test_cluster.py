@@ -353,6 +353,17 @@ def test_the_pipeline_as_least_privileged_principals_rides_out_a_killed_node_and
         assert set(registered) <= {*load.acked, *load.unsure, before, during, after}
     finally:
         watcher.close()
+    # verify reads the topics, then how far each relay has published: it needs a quiet pipeline
+    # (nothing waiting to be consumed or published), or it sees a relay's latest batch as missing.
+    quiet: list[bool] = []
+
+    def settled() -> bool:
+        states = [processes.health(pipeline, s, timeout_s=5) for s in processes.PIPELINE]
+        quiet.append(all(state is not None and state["lag"] == 0 for state in states))
+        time.sleep(1)
+        return quiet[-3:] == [True, True, True]
+
+    wait_for(settled, lambda: "the pipeline never settled")
     verdict = audit.verify(pipeline)
     assert verdict.ok, "\n".join(str(f) for f in verdict.findings[:20])
     assert verdict.events > 0
