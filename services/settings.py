@@ -160,9 +160,7 @@ class Settings(BaseModel):
 
     @property
     def min_insync_replicas(self) -> int:
-        """Acknowledged writes survive the loss of one replica once there are three: RF 3 gives
-        min ISR 2 (RF 1 or 2: 1, so one broker down does not stop every write)."""
-        return max(1, min(2, self.replication - 1))
+        return min_insync_replicas(self.replication)
 
     @property
     def heap(self) -> str:
@@ -268,6 +266,12 @@ class Settings(BaseModel):
         }
         given = {field: env[var] for field, var in names.items() if env.get(var)}
         return cls.model_validate(given)
+
+
+def min_insync_replicas(replication: int) -> int:
+    """Acknowledged writes survive the loss of one replica once there are three: RF 3 gives
+    min ISR 2 (RF 1 or 2: 1, so that one broker down does not stop every write)."""
+    return max(1, min(2, replication - 1))
 
 
 def load() -> Settings:
