@@ -36,6 +36,21 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
         broker.stop(settings, log=say)
     elif args.action == "fetch":
         say(f"broker jars in {broker.fetch_jars(settings)}")
+    elif args.action == "acls":
+        # What each service's principal may do (services/principals.py), one ACL a line: what a
+        # production cluster grants with kafka-acls.sh or a Strimzi KafkaUser.
+        from services import principals
+
+        for acl in (
+            broker.all_acls(settings)
+            if args.all
+            else [a for held in principals.service_acls(settings).values() for a in held]
+        ):
+            where = acl.resource_pattern
+            say(
+                f"{acl.principal:24} {where.resource_type.name.lower():16} {where.resource_name:32} "
+                f"{where.pattern_type.name.lower():9} {acl.operation.name}"
+            )
     elif args.action == "credentials":
         # Shell lines, so `eval "$(accord broker credentials)"` makes `accord audit` run as the auditor.
         auditor = broker.audit_principal(settings)
@@ -605,7 +620,8 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="accord", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     p = sub.add_parser("broker", help="the local Kafka broker")
-    p.add_argument("action", choices=["start", "stop", "status", "fetch", "credentials"])
+    p.add_argument("action", choices=["start", "stop", "status", "fetch", "credentials", "acls"])
+    p.add_argument("--all", action="store_true", help="acls: the auditor's too")
     p.add_argument(
         "--nodes",
         type=int,
