@@ -416,7 +416,7 @@ def start(settings: Settings, *, log=_say) -> int:
         if all(pids.values()):
             if not _wait_ready(settings, cluster, pids, log=None):
                 raise BrokerError(
-                    f"broker ({_pids_text(pids)}) runs but do not answer:\n" + _logs_tail(cluster)
+                    f"broker ({_pids_text(pids)}) runs but does not answer:\n" + _logs_tail(cluster)
                 )
             log(f"broker already running ({_pids_text(pids)}) at {bootstrap_servers(settings)}")
             return pids[1] or 0
@@ -451,12 +451,14 @@ def start(settings: Settings, *, log=_say) -> int:
         if len(cluster) > 1:
             (paths.top / "cluster.json").write_text(json.dumps([node.address for node in cluster]))
         started = time.monotonic()
-        for node in cluster:  # all at once: a node answers only once a quorum of controllers runs
-            if not pids[node.id]:
-                pids[node.id] = _spawn(settings, node.paths)
-                node.paths.pid.write_text(str(pids[node.id]))
+        # All at once: a node answers only once a quorum of controllers runs. Only these are
+        # stopped again on a failure; nodes that were running are left alone.
+        spawned = [node for node in cluster if not pids[node.id]]
+        for node in spawned:
+            pids[node.id] = _spawn(settings, node.paths)
+            node.paths.pid.write_text(str(pids[node.id]))
         if not _wait_ready(settings, cluster, pids, log=log):
-            _kill_all(cluster)
+            _kill_all(spawned)
             raise BrokerError(
                 f"the broker did not answer within {settings.broker_start_timeout_s:.0f}s; "
                 "last lines of its log:\n" + _logs_tail(cluster)
@@ -467,7 +469,7 @@ def start(settings: Settings, *, log=_say) -> int:
                 all_acls(settings),
             )
         except Exception as exc:  # noqa: BLE001 - a broker whose principals cannot work is not ready
-            _kill_all(cluster)
+            _kill_all(spawned)
             if isinstance(exc, BrokerError):
                 raise
             raise BrokerError(f"granting the principals their ACLs failed: {exc!r}") from exc

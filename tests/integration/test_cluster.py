@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -276,8 +277,9 @@ def test_a_transactional_producer_and_a_read_committed_consumer_ride_out_a_kille
 
 @pytest.fixture
 def pipeline(cluster: Settings) -> Iterator[Settings]:
-    """The pipeline's services over the cluster's SASL listeners, each as its own principal
-    (accord-<service>, docs/security.md); the test itself acts as the operator (admin)."""
+    """Every service (the pipeline, insights, the console and the gateway) over the cluster's
+    SASL listeners, each as its own principal (accord-<service>, docs/security.md): their
+    environment holds no other credentials. The test itself acts as the operator (admin)."""
     topics.create(cluster)
     users = json.loads(broker.Paths.of(cluster).credentials.read_text())
     operator = cluster.model_copy(
@@ -286,22 +288,29 @@ def pipeline(cluster: Settings) -> Iterator[Settings]:
             "bootstrap_servers": broker.sasl_bootstrap_servers(cluster),
             "sasl_username": broker.ADMIN,
             "sasl_password": SecretStr(users[broker.ADMIN]),
-            "metrics_port": free_ports(7, start=cluster.broker_port + 310),
+            "kafka_credentials": broker.services_credentials(cluster),
+            "metrics_port": free_ports(10, start=cluster.broker_port + 310),
+            "api_port": free_port(),
         }
     )
     env = {
         "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
-        "ACCORD_KAFKA_CREDENTIALS": str(broker.services_credentials(cluster)),
+        "ACCORD_KAFKA_CREDENTIALS": str(operator.kafka_credentials),
         "ACCORD_TICK_SECONDS": "1",
         "ACCORD_CLOCK": "message",
         "ACCORD_METRICS_PORT": str(operator.metrics_port),
-        "ACCORD_API_PORT": str(free_port()),
+        "ACCORD_API_PORT": str(operator.api_port),
+        "ACCORD_CONSOLE_PORT": str(free_port()),
+        "ACCORD_GATEWAY_PORT": str(free_port()),
+        "ACCORD_INSIGHTS_PORT": str(free_port()),
         "ACCORD_KAFKA_TIMEOUT": "10",
         "ACCORD_LIVENESS_SECONDS": "60",
     }
-    for service in processes.PIPELINE:
+    for name in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD", "ACCORD_SERVICE"):
+        assert name not in os.environ, f"{name} would give the services another principal"
+    for service in processes.SERVICES:
         processes.start(operator, service, env=env)
-    waiting = list(processes.PIPELINE)
+    waiting = list(processes.SERVICES)
 
     def healthy() -> bool:
         waiting[:] = [s for s in waiting if processes.health(operator, s, timeout_s=1) is None]
@@ -317,6 +326,16 @@ def pipeline(cluster: Settings) -> Iterator[Settings]:
         processes.down(operator)
 
 
+def case_view(settings: Settings, case_id: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{settings.api_port}/cases/{case_id}", timeout=5
+        ) as answer:  # noqa: S310 - loopback
+            return dict(json.load(answer))
+    except (OSError, ValueError):
+        return None
+
+
 def test_the_pipeline_as_least_privileged_principals_rides_out_a_killed_node_and_nothing_is_lost_or_doubled(
     cluster: Settings, pipeline: Settings
 ) -> None:
@@ -324,7 +343,13 @@ def test_the_pipeline_as_least_privileged_principals_rides_out_a_killed_node_and
     watcher = Watcher(pipeline, from_beginning=True)
     try:
         before = drive_to_survey(pipeline, watcher, f"before-{uuid.uuid4().hex[:6]}")
-        with Load(pipeline) as load:
+        # insights read the steps' events and wrote its finding as accord-insights
+        wait_for(
+            lambda: (case_view(pipeline, before) or {}).get("risk") is not None,
+            lambda: f"no risk score for {before}: {case_view(pipeline, before)}",
+        )
+        # the channels' load is published as the gateway's principal, as the gateway does
+        with Load(pipeline.as_service("gateway")) as load:
             wait_for(lambda: len(load.acked) >= 20, lambda: f"no load: {load.errors}")
             # Given the load, when the first node (the first bootstrap address) is SIGKILLed,
             # then a complaint still goes through every step while it is down.
