@@ -94,6 +94,12 @@ def by_name(name: str) -> Topic:
     return _BY_NAME[name]
 
 
+def rejection_topic(input_topic: str) -> Topic:
+    """Where an input that cannot be accepted goes: a submission to `complaints.rejected`,
+    a command or an event to `accord.deadletter`."""
+    return REJECTED if input_topic == SUBMITTED.name else DEADLETTER
+
+
 def event_topic(step: str) -> Topic:
     if step not in EVENT_TOPICS:
         raise KeyError(f"unknown step '{step}'; the steps are: {', '.join(STEP_TOPICS)}")

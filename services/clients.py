@@ -26,8 +26,9 @@ from services.settings import Settings
 
 
 def connection(settings: Settings, *, audit: bool = False) -> dict[str, Any]:
-    """Where and as whom to connect: the services' principal, or (audit=True) the audit
-    principal when one is configured, else the services' settings."""
+    """Where and as whom to connect: the running service's own principal (ACCORD_SERVICE with
+    ACCORD_KAFKA_CREDENTIALS) or KAFKA_SASL_USERNAME's, or (audit=True) the audit principal when
+    one is configured, else the services' settings."""
     if audit and settings.audit_principal:
         bootstrap = settings.audit_bootstrap_servers or settings.bootstrap_servers
         protocol, username, password = (
@@ -37,11 +38,9 @@ def connection(settings: Settings, *, audit: bool = False) -> dict[str, Any]:
         )
     else:
         bootstrap = settings.bootstrap_servers
-        protocol, username, password = (
-            settings.security_protocol,
-            settings.sasl_username,
-            settings.sasl_password,
-        )
+        protocol = settings.security_protocol
+        # A service's own principal (accord-<service>) when its credentials are configured.
+        username, password = settings.kafka_principal()
     options: dict[str, Any] = {"bootstrap_servers": bootstrap, "security_protocol": protocol}
     if protocol.startswith("SASL"):
         options.update(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from decimal import Decimal
@@ -40,8 +41,13 @@ class Settings(BaseSettings):
         default=ROOT / "deploy" / ".cache" / "kafka", validation_alias="ACCORD_KAFKA_HOME"
     )
     partitions: int = Field(default=6, ge=1, validation_alias="ACCORD_PARTITIONS")
-    replication_factor: int = Field(default=1, ge=1, validation_alias="ACCORD_REPLICATION_FACTOR")
-    broker_heap: str = Field(default="512m", validation_alias="ACCORD_BROKER_HEAP")
+    # Unset: follows the node count (one node: 1, a cluster: 3), see `replication`.
+    replication_factor: int | None = Field(default=None, ge=1, validation_alias="ACCORD_REPLICATION_FACTOR")
+    # How many KRaft nodes the local broker runs (`accord broker start --nodes N` overrides it);
+    # unset: one per address in KAFKA_BOOTSTRAP_SERVERS.
+    broker_nodes: int | None = Field(default=None, ge=1, le=9, validation_alias="ACCORD_BROKER_NODES")
+    # Unset: 512m for a single node, 384m per node of a cluster (three JVMs on a small machine).
+    broker_heap: str | None = Field(default=None, validation_alias="ACCORD_BROKER_HEAP")
     broker_start_timeout_s: float = Field(default=90.0, gt=0, validation_alias="ACCORD_BROKER_START_TIMEOUT")
     # postgresql://user:pw@host:port/db[?schema=name] (default: SQLite)
     database_url: str | None = Field(default=None, validation_alias="ACCORD_DATABASE_URL")
@@ -95,6 +101,12 @@ class Settings(BaseSettings):
     )
     sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
     sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
+    # Per-service principals: a JSON file {"accord-<service>": password, ...} (mode 600). With a
+    # SASL protocol, a process that runs a service (ACCORD_SERVICE, set by `accord run`) connects
+    # as `accord-<service>` when the file holds it; anything else connects as KAFKA_SASL_USERNAME.
+    kafka_credentials: Path | None = Field(default=None, validation_alias="ACCORD_KAFKA_CREDENTIALS")
+    # the service this process runs (set by `accord run`)
+    service: str | None = Field(default=None, validation_alias="ACCORD_SERVICE")
     # CA bundle for SASL_SSL (default: the system's)
     ssl_cafile: Path | None = Field(default=None, validation_alias="KAFKA_SSL_CAFILE")
     # The read-only principal `accord audit` runs as; unset, audit uses the services' settings.
@@ -127,10 +139,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _credentials_are_complete(self) -> Settings:
-        if self.security_protocol != "PLAINTEXT" and not (self.sasl_username and self.sasl_password):
+        if self.security_protocol != "PLAINTEXT" and not (
+            (self.sasl_username and self.sasl_password) or self.kafka_credentials
+        ):
             raise ValueError(
                 f"security_protocol {self.security_protocol} needs a SASL username and password "
-                "(KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD)"
+                "(KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD) or per-service ones (ACCORD_KAFKA_CREDENTIALS)"
             )
         if self.audit_kafka_username and not self.audit_kafka_password:
             raise ValueError("audit_kafka_username is set but ACCORD_AUDIT_KAFKA_PASSWORD is not")
@@ -176,6 +190,44 @@ class Settings(BaseSettings):
     def broker_port(self) -> int:
         first = self.bootstrap_servers.split(",")[0]
         return int(first.rsplit(":", 1)[1])
+
+    @property
+    def nodes(self) -> int:
+        """How many KRaft nodes the local broker runs: ACCORD_BROKER_NODES, else one per
+        bootstrap address."""
+        return self.broker_nodes or len([a for a in self.bootstrap_servers.split(",") if a.strip()])
+
+    @property
+    def replication(self) -> int:
+        """The replication factor topics are created with: ACCORD_REPLICATION_FACTOR, else the
+        node count up to 3."""
+        return self.replication_factor or min(self.nodes, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        return min_insync_replicas(self.replication)
+
+    @property
+    def heap(self) -> str:
+        return self.broker_heap or ("512m" if self.nodes == 1 else "384m")
+
+    def kafka_principal(self) -> tuple[str | None, SecretStr | None]:
+        """(username, password) the services connect with: the running service's own principal
+        `accord-<service>` when ACCORD_KAFKA_CREDENTIALS holds it, else KAFKA_SASL_USERNAME's."""
+        if self.service and self.kafka_credentials:
+            try:
+                known = json.loads(self.kafka_credentials.read_text())
+            except (OSError, ValueError) as exc:
+                where = self.kafka_credentials
+                raise ValueError(f"ACCORD_KAFKA_CREDENTIALS {where}: {type(exc).__name__}") from None
+            name = f"accord-{self.service}"
+            if isinstance(known, dict) and isinstance(known.get(name), str):
+                return name, SecretStr(known[name])
+        return self.sasl_username, self.sasl_password
+
+    def as_service(self, name: str) -> Settings:
+        """These settings for a process that runs service `name` (its own Kafka principal)."""
+        return self.model_copy(update={"service": name})
 
     @property
     def broker_host(self) -> str:
@@ -231,6 +283,12 @@ class _Environment(EnvSettingsSource):
         super().__init__(settings_cls, case_sensitive=True, env_ignore_empty=True)
         names = {field.validation_alias for field in settings_cls.model_fields.values()}
         self.env_vars = {name: value for name, value in env.items() if name in names and value}
+
+
+def min_insync_replicas(replication: int) -> int:
+    """Acknowledged writes survive the loss of one replica once there are three: RF 3 gives
+    min ISR 2 (RF 1 or 2: 1, so that one broker down does not stop every write)."""
+    return max(1, min(2, replication - 1))
 
 
 def load() -> Settings:

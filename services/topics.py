@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from kafka import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
 from events.topics import ALL, Topic
 from services import clients
-from services.settings import Settings
+from services.settings import Settings, min_insync_replicas
 
 
 def create(
@@ -24,6 +25,7 @@ def create(
     count = partitions or settings.partitions
     admin = clients.admin(settings)
     try:
+        replication = _replication(settings, admin)
         existing = set(admin.list_topics())
         missing = [topic for topic in topics if topic.name not in existing]
         for topic in topics:
@@ -34,8 +36,9 @@ def create(
         spec = {
             topic.name: {
                 "num_partitions": count,
-                "replication_factor": settings.replication_factor,
-                "configs": dict(topic.config),
+                "replication_factor": replication,
+                # Set on the topic, not left to the broker's default: RF 3 -> min ISR 2.
+                "configs": {"min.insync.replicas": str(min_insync_replicas(replication)), **topic.config},
             }
             for topic in missing
         }
@@ -52,6 +55,17 @@ def create(
         return created
     finally:
         admin.close()
+
+
+def _replication(settings: Settings, admin: KafkaAdminClient) -> int:
+    """ACCORD_REPLICATION_FACTOR, else the node count up to 3: the settings' (one node per
+    bootstrap address), or the cluster's own when it has more brokers (every registered one,
+    alive or not: with one down, creating a topic fails rather than silently keeping fewer
+    copies)."""
+    if settings.replication_factor:
+        return settings.replication_factor
+    brokers = len(admin.describe_cluster().get("brokers", []))
+    return min(3, max(settings.nodes, brokers))
 
 
 def describe(settings: Settings) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +24,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from services.runtime.health import Liveness
     from services.steps.registry import load
 
+    # This process is that service: it connects to Kafka as its own principal when configured
+    # (docs/security.md). The insights app reads its settings from the environment.
+    os.environ["ACCORD_SERVICE"] = args.step
+    settings = settings.as_service(args.step)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.step} %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # the client's INFO lines drown ours
     if args.step in ("console", "gateway"):  # the web services (services/web/)

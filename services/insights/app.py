@@ -46,9 +46,10 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
         import ssl
 
         context = ssl.create_default_context(cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None)
-    password = settings.sasl_password.get_secret_value() if settings.sasl_password else None
+    username, secret = settings.kafka_principal()  # accord-insights when configured
+    password = secret.get_secret_value() if secret else None
     return faust.SASLCredentials(
-        username=settings.sasl_username,
+        username=username,
         password=password,
         ssl_context=context,
         mechanism=settings.sasl_mechanism,
@@ -67,7 +68,7 @@ app = durable.App(
     value_serializer="raw",
     key_serializer="raw",
     topic_partitions=settings.partitions,
-    topic_replication_factor=settings.replication_factor,
+    topic_replication_factor=settings.replication,
     consumer_auto_offset_reset="earliest",
     # Static membership: a restarted worker takes its partitions back at once instead of
     # waiting for the dead member's session to expire and rebalancing a second time.

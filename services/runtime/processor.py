@@ -26,7 +26,7 @@ from events.envelope import Envelope
 from events.identity import NAMESPACE
 from events.personal import PersonalData, SealedPersonalData, has_personal
 from events.submission import ComplaintSubmission
-from events.topics import DEADLETTER, REJECTED, SUBMITTED, event_topic
+from events.topics import SUBMITTED, event_topic, rejection_topic
 from services.rules.model import Rules
 from services.runtime import metrics
 from services.runtime.clock import Clock
@@ -396,7 +396,7 @@ class Processor:
         """Record the input as rejected (original bytes and the reason) for the relay to put on
         `complaints.rejected` or `accord.deadletter`, and move on past it."""
         topic, partition, offset, key, value = origin
-        target = REJECTED if topic == SUBMITTED.name else DEADLETTER
+        target = rejection_topic(topic)
         data = rejection(value, key, reason, field, topic, partition, offset, kind)
         item = Item(REJECT, target.name, "Rejected", 1, "", data)
         try:
