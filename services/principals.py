@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from events.topics import COMMANDS, EVENT_TOPICS, INSIGHTS, STEP_TOPICS, SUBMITTED, rejection_topic
 from services.settings import Settings
+from services.steps import registry
 from services.steps.registry import NAMES, load
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class Access:
     groups: tuple[str, ...] = ()  # consumer groups it reads, joins or commits (READ)
     transactional_ids: tuple[str, ...] = ()  # its transactional producers' ids (WRITE)
     owns: tuple[str, ...] = ()  # topics it creates and keeps for itself (faust's changelogs)
+    describes_groups: tuple[str, ...] = ()  # groups whose committed offsets it only reads (audit)
 
 
 def step_access(step: str) -> Access:
@@ -59,7 +61,7 @@ def accesses(settings: Settings) -> list[Access]:
     """Every service's access: the steps from their cores, the others from the topics they use."""
     app = settings.insights_app_id
     return [
-        *(step_access(step) for step in NAMES),
+        *(step_access(step) for step in registry.names()),
         # the case views fold every event topic; assigned partitions, no group
         Access("projections", reads=tuple(t.name for t in EVENT_TOPICS.values())),
         # faust: the step topics in, findings out, its group, and its own internal topics

@@ -4,23 +4,18 @@ only the ACLs that service's code uses (its inputs, its topic, its groups, its t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from events.topics import (
     ALL,
     COMMANDS,
-    DEADLETTER,
     EVENT_TOPICS,
-    INSIGHTS,
-    REJECTED,
-    STEP_TOPICS,
     SUBMITTED,
-    event_topic,
 )
 from events.topics import Topic as Declared
+from services import principals
+from services.principals import Access
 from services.settings import Settings
-from services.steps import registry
 
 STRIMZI = "1.2.0"
 # The newest Kafka Strimzi 1.2.0 runs (its kafka-versions.yaml, kept beside the CRDs). Accord's
@@ -117,57 +112,11 @@ def topics(partitions: int = Settings().partitions) -> list[dict[str, Any]]:
     return [topic(t, partitions) for t in ALL]
 
 
-@dataclass(frozen=True)
-class Access:
-    """What one service does on Kafka. Names ending in "-" are prefixes. (The same shape as the
-    local cluster's principals, so that both can be read from one table.)"""
-
-    service: str
-    reads: tuple[str, ...] = ()  # topics it consumes
-    writes: tuple[str, ...] = ()  # topics it produces to
-    groups: tuple[str, ...] = ()  # consumer groups it joins or commits in (READ)
-    transactional_ids: tuple[str, ...] = ()  # its transactional producers' ids (WRITE)
-    owns: tuple[str, ...] = ()  # topics it creates and keeps for itself (faust's internal topics)
-    describes_groups: tuple[str, ...] = ()  # groups whose committed offsets it only reads
-
-
-def step_access(name: str) -> Access:
-    """As services/runtime/loop.py and relay.py use Kafka: the consumer group `accord-<step>`,
-    the relay's position group `accord-relay-<step>-<store id>`, the transactional id
-    `accord-<step>` (and `accord-<step>-<n>`, one per partition once instances split them)."""
-    inputs = registry.spec(name).inputs
-    own = event_topic(name).name
-    # The loop sets a submission it cannot accept aside on complaints.rejected, anything else
-    # on accord.deadletter (Runner._reject).
-    rejects = sorted({REJECTED.name if t == SUBMITTED.name else DEADLETTER.name for t in inputs})
-    return Access(
-        name,
-        # its own topic too: the relay commits its position against it inside each transaction
-        # (TxnOffsetCommit needs READ on the topic) and reads it back at start.
-        reads=(*inputs, own),
-        writes=(own, *rejects),
-        groups=(f"accord-{name}", f"accord-relay-{name}-"),
-        transactional_ids=(f"accord-{name}", f"accord-{name}-"),
-    )
-
-
 def access() -> list[Access]:
-    """Every service's principal (named `accord-<service>`), and the read-only auditor's."""
-    app_id = Settings().insights_app_id
+    """Every service's principal (named `accord-<service>`), as the local cluster grants them
+    (services/principals.py, one table for both), and the read-only auditor's."""
     return [
-        *(step_access(name) for name in registry.names()),
-        # assign()s every partition of every event topic: no group, no writes
-        Access("projections", reads=tuple(t.name for t in EVENT_TOPICS.values())),
-        # a faust app: its group, and the changelog and re-keying topics it creates under its id
-        Access(
-            "insights",
-            reads=tuple(t.name for t in STEP_TOPICS.values()),
-            writes=(INSIGHTS.name,),
-            groups=(app_id,),
-            owns=(f"{app_id}-",),
-        ),
-        Access("console", writes=(COMMANDS.name,)),
-        Access("gateway", writes=(SUBMITTED.name, COMMANDS.name)),
+        *principals.accesses(Settings()),
         # docs/security.md: reads the histories and the relays' committed positions, writes nothing
         Access(
             "audit",
@@ -197,7 +146,7 @@ def acls(a: Access) -> list[dict[str, Any]]:
 
 
 def user_name(service: str) -> str:
-    return f"accord-{service}"
+    return principals.principal(service)
 
 
 def users() -> list[dict[str, Any]]:
