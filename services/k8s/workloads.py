@@ -276,7 +276,13 @@ def audit_job() -> dict[str, Any]:
     }
 
 
-def services(replicas: int = 3) -> list[dict[str, Any]]:
+# One instance per step until a step's instances split its partitions (a store and a relay per
+# partition: docs/architecture.md, "Scaling out: the plan"). Today a second instance would read
+# every partition again and fence the first one's relay.
+STEP_REPLICAS = 1
+
+
+def services(replicas: int = STEP_REPLICAS) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [settings_map()]
     for service, w in workloads(replicas).items():
         out += deployment(service, w)

@@ -21,7 +21,7 @@ from events.base import Message
 from events.intake import ComplaintRegistered
 from events.topics import ALL, DEADLETTER, KEEP_FOREVER, REJECTED, STEP_TOPICS, SUBMITTED, Topic
 from services import k8s, settings
-from services.k8s import kafka, validate
+from services.k8s import kafka, validate, workloads
 from services.runtime.metrics import PORTS
 from services.steps import registry
 from services.steps.contract import StepSpec
@@ -167,7 +167,7 @@ def test_a_newly_registered_step_gets_its_topic_principal_deployment_and_scrape_
         "negotiation.followup",
     }
     deployment = generated[("Deployment", "accord-followup")]
-    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["replicas"] == workloads.STEP_REPLICAS
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["ports"][0]["containerPort"] == settings.Settings().metrics_port + 10
     scrape = yaml.safe_load(generated[("ConfigMap", "accord-prometheus")]["data"]["prometheus.yml"])
@@ -264,7 +264,7 @@ def test_every_service_runs_probed_on_the_health_of_its_metrics_port() -> None:
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert c[probe]["httpGet"] == {"path": "/health", "port": "metrics"}
         replicas = deployments[f"accord-{service}"]["spec"]["replicas"]
-        assert replicas == (3 if service in registry.names() else 1), service
+        assert replicas == (workloads.STEP_REPLICAS if service in registry.names() else 1), service
 
 
 def test_every_service_connects_as_its_own_principal_with_settings_accord_reads() -> None:
