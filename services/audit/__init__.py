@@ -107,7 +107,9 @@ def verify(
     verdict = Verdict()
     found = verdict.findings
     topics = [SUBMITTED.name, COMMANDS.name, *(t.name for t in STEP_TOPICS.values())]
-    copies = check_topics(read(settings, topics, progress), verdict)
+    # How far each relay had published is read before the topics: whatever it had committed
+    # is on the topics when they are read, even while the services go on publishing.
+    stores: dict[str, tuple[StepStore, int]] = {}
     if check_stores:
         for step in NAMES:
             try:
@@ -115,9 +117,12 @@ def verify(
             except Exception as exc:  # noqa: BLE001 - a store that cannot be opened is a finding
                 found.append(Finding(f"store cannot be read: {exc}", step=step))
                 continue
-            recorded = _recorded(store, _published(settings, store, step))
-            verdict.stored += len(recorded)
-            check_recorded(step, recorded, copies, found)
+            stores[step] = (store, _published(settings, store, step))
+    copies = check_topics(read(settings, topics, progress), verdict)
+    for step, (store, published) in stores.items():
+        recorded = _recorded(store, published)
+        verdict.stored += len(recorded)
+        check_recorded(step, recorded, copies, found)
     verdict.seconds = round(time.perf_counter() - started, 2)
     return verdict
 
