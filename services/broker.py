@@ -320,8 +320,7 @@ def _format_storage(paths: Paths) -> None:
         _classpath(paths),
         "kafka.tools.StorageTool",
         "format",
-        "-t",
-        cluster_id,
+        f"--cluster-id={cluster_id}",  # one argument: an id may start with "-"
         "-c",
         str(paths.config),
         "--ignore-formatted",
@@ -337,7 +336,9 @@ def _cluster_id(paths: Paths) -> str:
 
     file = paths.top / "cluster.id"
     if not file.exists():
-        raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        raw = "-"
+        while raw.startswith("-"):  # as Kafka's Uuid.randomUuid: "-..." reads as an option
+            raw = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         file.write_text(raw)
     return file.read_text().strip()
 

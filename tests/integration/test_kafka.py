@@ -114,3 +114,20 @@ def test_consume_transform_produce_is_exactly_once_across_an_abort(new_topic, pr
     assert sorted(r.value for r in out) == sorted(f"ITEM-{n}".encode() for n in range(20))
     committed = source.committed(TopicPartition(source_topic, 0))
     assert committed == 20
+
+
+def test_a_cluster_id_that_starts_with_a_dash_still_formats_the_storage(settings, tmp_path) -> None:
+    """Two ids in 64 do (base64url); passed as `-t <id>`, Kafka's storage tool read it as an
+    option and refused to format, which made a test's own broker fail to start now and then."""
+    from services import broker
+
+    paths = broker.Paths.of(settings.model_copy(update={"data_dir": tmp_path}))
+    paths.home.mkdir(parents=True)
+    (paths.top / "cluster.id").write_text("-" + "A" * 21)
+    paths.config.write_text(
+        "process.roles=broker,controller\nnode.id=1\ncontroller.quorum.voters=1@127.0.0.1:1\n"
+        "listeners=PLAINTEXT://127.0.0.1:2,CONTROLLER://127.0.0.1:1\n"
+        f"controller.listener.names=CONTROLLER\nlog.dirs={paths.data}\n"
+    )
+    broker._format_storage(paths)
+    assert "cluster.id=-AAAA" in (paths.data / "meta.properties").read_text()
