@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -15,8 +16,22 @@ from services.settings import Settings
 from services.steps.registry import NAMES, SERVICE_PORTS
 
 
+class _Once(logging.Filter):
+    """Lets each distinct message through once per process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    import logging
     import signal
     import threading
 
@@ -30,6 +45,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.as_service(args.step)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.step} %(levelname)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # the client's INFO lines drown ours
+    # kafka-python warns of SASL_PLAINTEXT on every connection it makes: once is enough to know.
+    for name in ("kafka.net.sasl.plain", "kafka.net.sasl.scram"):
+        logging.getLogger(name).addFilter(_Once())
     if args.step in ("console", "gateway"):  # the web services (services/web/)
         from services.web import app
 
@@ -76,8 +94,6 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def _fatal_logged(service: str) -> Iterator[None]:
     """An error a service cannot ride out goes to its log with the traceback; the process then
     exits non-zero (see main) so that its supervisor starts it again."""
-    import logging
-
     try:
         yield
     except Exception:
