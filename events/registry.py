@@ -25,6 +25,7 @@ class Emitter:
 _EMITTERS: dict[str, Emitter] = {}
 _COMMON: list[type[Message]] = []  # types every workflow step may emit (CommandRejected)
 _LISTENERS: list[Callable[[], None]] = []
+_ORDER: dict[str, int] = {}  # name -> place, kept with the registry (sort keys ask per event)
 
 
 def register(name: str, events: Iterable[type[Message]], *, workflow: bool = True) -> Emitter:
@@ -69,6 +70,8 @@ def on_change(listener: Callable[[], None]) -> None:
 
 
 def _changed() -> None:
+    _ORDER.clear()
+    _ORDER.update({name: index for index, name in enumerate(_EMITTERS)})
     for listener in _LISTENERS:
         listener()
 
@@ -92,9 +95,8 @@ def names() -> tuple[str, ...]:
 def order(name: str) -> int:
     """An emitter's place in the canonical order (ties between events at the same moment are
     broken by it). An unknown name is an error, never a silent default."""
-    for index, emitter in enumerate(emitters()):
-        if emitter.name == name:
-            return index
+    if name in _ORDER:
+        return _ORDER[name]
     raise KeyError(f"unknown emitter '{name}'; the emitters are: {', '.join(names())}")
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from events.topics import COMMANDS, EVENT_TOPICS, INSIGHTS, STEP_TOPICS, SUBMITTED, rejection_topic
+from services.runtime.loop import group_id
+from services.runtime.relay import relay_group, transactional_id
 from services.settings import Settings
 from services.steps import registry
 from services.steps.registry import NAMES, load
@@ -52,8 +54,8 @@ def step_access(step: str) -> Access:
         service=step,
         reads=tuple(dict.fromkeys((*spec.inputs, own))),
         writes=(own, *rejections),
-        groups=(f"accord-{step}", f"accord-relay-{step}-"),
-        transactional_ids=(f"accord-{step}", f"accord-{step}-"),
+        groups=(group_id(step), relay_group(step, "")),
+        transactional_ids=(transactional_id(step), f"{transactional_id(step)}-"),
     )
 
 

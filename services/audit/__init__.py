@@ -34,6 +34,7 @@ from services.audit.chains import (
 from services.audit.rows import timeline_rows, to_csv
 from services.clients import Record
 from services.clients import read_to_end as read
+from services.runtime.relay import relay_group
 from services.runtime.store import EMIT, StepStore
 from services.settings import Settings
 from services.steps.registry import NAMES
@@ -149,7 +150,7 @@ def _published(settings: Settings, store: StepStore, step: str) -> int:
     meta = store.stream("meta|store")
     if not meta:
         return 0
-    group = f"accord-relay-{step}-{meta[0][1].data.decode()}"
+    group = relay_group(step, meta[0][1].data.decode())
     probe = clients.audit_consumer(settings, group_id=group, client_id="accord-audit")
     try:
         committed = probe.committed(TopicPartition(event_topic(step).name, 0))

@@ -24,6 +24,11 @@ from services.settings import Settings
 log = logging.getLogger("accord.loop")
 
 
+def group_id(step: str) -> str:
+    """The step's consumer group (its committed offsets are for lag only; the store holds the truth)."""
+    return f"accord-{step}"
+
+
 class Runner:
     """Runs one step on Kafka: `bootstrap.step_runner(name, settings).run(stop)`."""
 
@@ -53,7 +58,7 @@ class Runner:
         self.processor.rebuild_timers(self.liveness.beat)
         self.consumer = clients.consumer(
             self.settings,
-            group_id=f"accord-{self.name}",
+            group_id=group_id(self.name),
             max_poll_records=500,
             client_id=f"accord-{self.name}",
         )

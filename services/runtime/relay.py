@@ -28,6 +28,17 @@ from services.settings import Settings
 log = logging.getLogger("accord.relay")
 
 
+def transactional_id(step: str) -> str:
+    """The relay's transactional id: a new producer under it fences the previous one."""
+    return f"accord-{step}"
+
+
+def relay_group(step: str, store_identity: str) -> str:
+    """The group whose offset on the step's topic is the relay's position (per store identity;
+    with an empty identity, the prefix every store of the step shares)."""
+    return f"accord-relay-{step}-{store_identity}"
+
+
 def rejection(
     value: bytes | None,
     key: bytes | None,
@@ -107,7 +118,7 @@ class KafkaOutlet:
     def __init__(self, step: str, store: StepStore, settings: Settings, anchor_topic: str) -> None:
         self.step = step
         self.settings = settings
-        self.group = f"accord-relay-{step}-{store.identity()}"
+        self.group = relay_group(step, store.identity())
         self.anchor = TopicPartition(anchor_topic, 0)
         self.producer: clients.TransactionalProducer | None = None
 
@@ -116,7 +127,7 @@ class KafkaOutlet:
         left open), then the position the last committed transaction recorded."""
         self.producer = clients.TransactionalProducer(
             self.settings,
-            transactional_id=f"accord-{self.step}",
+            transactional_id=transactional_id(self.step),
             linger_ms=2,
             max_request_size=4 * 1024 * 1024,
         )

@@ -129,6 +129,24 @@ class Load:
         self.stop.set()
         self.thread.join(timeout=30)
 
+    def assert_registered_once(self, watcher: Watcher, wait_s: float, *others: str) -> None:
+        """Every acknowledged complaint opened exactly one case (waiting up to `wait_s` for the
+        last ones), and nothing opened a case but the load and the `others` sent on purpose."""
+        assert self.acked, f"the load never got a submission in: {self.errors}"
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline and any(c not in watcher.cases for c in self.acked):
+            watcher.poll(500)
+        watcher.poll(500)
+        registered = Counter(
+            e.case_id
+            for events in watcher.cases.values()
+            for e in events
+            if e.event.type == "ComplaintRegistered"  # type: ignore[union-attr]
+        )
+        assert [c for c in self.acked if registered[c] != 1] == [], "acknowledged complaints lost or doubled"
+        assert all(n == 1 for n in registered.values()), "a complaint registered twice"
+        assert set(registered) <= {*self.acked, *self.unsure, *others}
+
 
 def kill_broker(settings: Settings) -> None:
     pid = int((settings.data_dir / "kafka" / "broker.pid").read_text())
@@ -219,20 +237,7 @@ def test_every_service_rides_out_a_broker_killed_under_load_and_nothing_is_lost_
         after = drive_to_survey(services, watcher, f"after-{uuid.uuid4().hex[:6]}")
         assert time.monotonic() - restarted < 4 * RESUME_S
         assert {s: processes.running(services, s) for s in processes.PIPELINE} == pids
-        assert load.acked, f"the load never got a submission in: {load.errors}"
-        deadline = time.monotonic() + RESUME_S
-        while time.monotonic() < deadline and any(c not in watcher.cases for c in load.acked):
-            watcher.poll(500)
-        watcher.poll(500)
-        registered = Counter(
-            e.case_id
-            for events in watcher.cases.values()
-            for e in events
-            if e.event.type == "ComplaintRegistered"  # type: ignore[union-attr]
-        )
-        assert [c for c in load.acked if registered[c] != 1] == [], "acknowledged complaints lost or doubled"
-        assert all(n == 1 for n in registered.values()), "a complaint registered twice"
-        assert set(registered) <= {*load.acked, *load.unsure, before, after}
+        load.assert_registered_once(watcher, RESUME_S, before, after)
     finally:
         watcher.close()
     # The projection service took the new case in, and every service says it is progressing.
