@@ -41,6 +41,14 @@ class Settings(BaseSettings):
         default=ROOT / "deploy" / ".cache" / "kafka", validation_alias="ACCORD_KAFKA_HOME"
     )
     partitions: int = Field(default=6, ge=1, validation_alias="ACCORD_PARTITIONS")
+    # Which instance of its step this process is (0, 1, 2 …): its static group membership
+    # (`accord-<step>-<instance>`), so a restart within the session timeout gets its partitions
+    # back. Two live processes must never share one (the broker fences the older).
+    instance: int = Field(default=0, ge=0, validation_alias="ACCORD_INSTANCE")
+    # How long the group waits for a silent instance before its partitions move (failover time).
+    session_timeout_s: float = Field(
+        default=10.0, ge=6.0, le=300.0, validation_alias="ACCORD_SESSION_TIMEOUT"
+    )
     # Unset: follows the node count (one node: 1, a cluster: 3), see `replication`.
     replication_factor: int | None = Field(default=None, ge=1, validation_alias="ACCORD_REPLICATION_FACTOR")
     # How many KRaft nodes the local broker runs (`accord broker start --nodes N` overrides it);

@@ -32,6 +32,8 @@ class Liveness:
         self.last_progress_wall: datetime | None = None
         self.lag = 0
         self.lag_since = now  # when the work now waiting started waiting (or the last progress)
+        self.instance: int | None = None  # which instance of its step (steps only)
+        self.partitions: list[int] | None = None  # the partition numbers it owns (steps only)
         self._lock = threading.Lock()
 
     def beat(self) -> None:
@@ -68,6 +70,9 @@ class Liveness:
                 "loop_seconds_since_turn": round(loop_age, 1),
                 "window_seconds": self.window_s,
             }
+            if self.partitions is not None:
+                details["instance"] = self.instance
+                details["partitions"] = list(self.partitions)
         return not (stalled or hung), details
 
     def watch(self, on_hang: Callable[[], None] | None = None) -> threading.Thread:
