@@ -15,9 +15,10 @@ import yaml
 from services.k8s import LOADER, OUT, documents, parts
 from services.k8s.kafka import CLUSTER, KAFKA_VERSION, METADATA_VERSION, STRIMZI
 
-# The oldest Kubernetes Strimzi 1.2 supports (its CHANGELOG: 1.30 and newer) and the newest the
-# pinned kubernetes-validate ships: a field too new for the one or gone from the other fails.
-KUBERNETES = ("1.30", "1.37")
+# The oldest Kubernetes Accord runs on (1.32: the pod-index label a step's instance number comes
+# from is stable there; Strimzi 1.2 itself runs on 1.30 and newer) and the newest the pinned
+# kubernetes-validate ships: a field too new for the one or gone from the other fails.
+KUBERNETES = ("1.32", "1.37")
 CRDS = OUT / "schemas" / f"strimzi-{STRIMZI}"
 # What the API server requires of most names (RFC 1123 subdomain), which the schemas leave out.
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

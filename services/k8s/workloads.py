@@ -1,6 +1,7 @@
-"""Accord's own workloads on Kubernetes, from the registries: a Deployment per service (every
-registered step, and the services beside them) with its metrics port (services/runtime/metrics.PORTS),
-/health probes and its Kafka principal, the settings as environment variables, the nightly audit."""
+"""Accord's own workloads on Kubernetes, from the registries: a StatefulSet per registered step
+(each pod its own static member of the step's group), a Deployment per service beside them, each
+with its metrics port (services/runtime/metrics.PORTS), /health probes and its Kafka principal, the
+settings as environment variables, the nightly audit."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ SETTINGS = "accord-settings"
 DATA = "/var/lib/accord"
 CA_DIR = "/etc/accord/kafka-ca"
 PART_OF = {"app.kubernetes.io/part-of": "accord"}
+# Set by the StatefulSet controller on each pod (beta and on by default since Kubernetes 1.28,
+# stable since 1.32): the pod's ordinal, as the downward API can pass it to an env variable.
+POD_INDEX = "apps.kubernetes.io/pod-index"
 DEFAULTS = Settings()
 
 
@@ -26,13 +30,16 @@ class Workload:
     replicas: int
     database: bool = True
     port: tuple[str, int] | None = None  # what it serves besides /metrics and /health
-    volume: bool = False  # state on a volume of its own (SQLite): one replica, Recreate
+    volume: bool = False  # state on a volume of its own (SQLite)
+    # A step: a StatefulSet whose pods are the instances 0, 1, 2 … of the step's consumer group.
+    instances: bool = False
 
 
 def workloads(replicas: int) -> dict[str, Workload]:
-    """Steps scale out in their consumer groups. The projection service assign()s every partition
-    into one store, insights is one faust worker with a fixed static member id, and the console
-    and the gateway keep their accounts in SQLite under ACCORD_DATA_DIR: one replica each."""
+    """Steps scale out in their consumer groups, one StatefulSet each. The rest are singletons:
+    the projection service assign()s every partition and is the single writer of the view store,
+    insights is one faust worker with a fixed static member id, and the console and the gateway
+    keep their accounts in SQLite under ACCORD_DATA_DIR: one replica each, never two at once."""
     special = {
         "projections": Workload(1, port=("api", DEFAULTS.api_port)),
         "insights": Workload(1, database=False, port=("web", DEFAULTS.insights_port)),
@@ -40,7 +47,8 @@ def workloads(replicas: int) -> dict[str, Workload]:
         "gateway": Workload(1, port=("http", DEFAULTS.gateway_port), volume=True),
     }
     # every service with a metrics port: the registered steps and the services beside them
-    return {s: special.get(s) or Workload(replicas if s in registry.names() else 1) for s in PORTS}
+    step = Workload(replicas, instances=True)
+    return {s: special.get(s) or (step if s in registry.names() else Workload(1)) for s in PORTS}
 
 
 def metrics_service(service: str) -> str:
@@ -60,6 +68,9 @@ def settings_map(console_url: str = "https://complaints.bank.example") -> dict[s
         "KAFKA_SSL_CAFILE": f"{CA_DIR}/ca.crt",
         "ACCORD_REPLICATION_FACTOR": "3",
         "ACCORD_PARTITIONS": str(DEFAULTS.partitions),
+        # How long a step's group waits for a silent instance before its partitions move: a pod
+        # restarted within it (same pod index, same static member) gets them back untouched.
+        "ACCORD_SESSION_TIMEOUT": f"{DEFAULTS.session_timeout_s:g}",
         "ACCORD_BIND_HOST": "0.0.0.0",
         "ACCORD_DATA_DIR": DATA,
         "ACCORD_METRICS_PORT": str(DEFAULTS.metrics_port),
@@ -85,6 +96,11 @@ def _env(service: str, w: Workload) -> list[dict[str, Any]]:
         {"name": "KAFKA_SASL_USERNAME", "value": user_name(service)},
         {"name": "KAFKA_SASL_PASSWORD", "valueFrom": _secret(user_name(service), "password")},
     ]
+    if w.instances:
+        # The pod's index in its StatefulSet (0, 1, 2 …): the static member id accord-<step>-<index>
+        # a restarted pod keeps, and no two live pods share.
+        index = {"fieldRef": {"fieldPath": f"metadata.labels['{POD_INDEX}']"}}
+        env.append({"name": "ACCORD_INSTANCE", "valueFrom": index})
     if w.database:
         env += [
             {"name": "POSTGRES_PASSWORD", "valueFrom": _secret("accord-postgres", "password")},
@@ -152,7 +168,17 @@ def _volumes() -> list[dict[str, Any]]:
     ]
 
 
-def deployment(service: str, w: Workload) -> list[dict[str, Any]]:
+def _grace_s(w: Workload) -> int:
+    """Long enough for a clean stop. On SIGTERM a step finishes the input in hand, its relay
+    publishes what it recorded, then the consumer and the relay close: three calls each bounded by
+    ACCORD_KAFKA_TIMEOUT when the broker is slow, seconds when it is not. Killed sooner, nothing
+    recorded is lost (the store is the truth, an open Kafka transaction aborts); only less is done."""
+    return int(3 * DEFAULTS.kafka_timeout_s) + 10 if w.instances else 60
+
+
+def workload(service: str, w: Workload) -> list[dict[str, Any]]:
+    """A step's StatefulSet (with its PodDisruptionBudget) or a singleton's Deployment, and the
+    headless metrics Service that both Prometheus and a StatefulSet's pod names hang on."""
     volumes = _volumes()
     data = volumes[0]
     out: list[dict[str, Any]] = []
@@ -170,47 +196,54 @@ def deployment(service: str, w: Workload) -> list[dict[str, Any]]:
                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
             }
         )
-    spec: dict[str, Any] = {
-        "replicas": w.replicas,
-        "selector": {"matchLabels": labels(service)},
-        "strategy": {"type": "Recreate"} if w.volume else {"type": "RollingUpdate"},
-        "template": {
-            "metadata": {"labels": labels(service)},
-            "spec": {
-                "automountServiceAccountToken": False,
-                "securityContext": _pod_security(),
-                # a step's input in hand is finished and its relay flushed on SIGTERM
-                "terminationGracePeriodSeconds": 60,
-                "topologySpreadConstraints": [
-                    {
-                        "maxSkew": 1,
-                        "topologyKey": "kubernetes.io/hostname",
-                        "whenUnsatisfiable": "ScheduleAnyway",
-                        "labelSelector": {"matchLabels": labels(service)},
-                    }
-                ],
-                "containers": [container(service, w)],
-                "volumes": volumes,
-            },
+    template = {
+        "metadata": {"labels": labels(service)},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "securityContext": _pod_security(),
+            "terminationGracePeriodSeconds": _grace_s(w),
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": labels(service)},
+                }
+            ],
+            "containers": [container(service, w)],
+            "volumes": volumes,
         },
     }
-    out.append(
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": f"accord-{service}", "labels": labels(service)},
-            "spec": spec,
+    meta = {"name": f"accord-{service}", "labels": labels(service)}
+    selector = {"matchLabels": labels(service)}
+    if w.instances:
+        spec: dict[str, Any] = {
+            "replicas": w.replicas,
+            "selector": selector,
+            "serviceName": metrics_service(service),  # pods accord-<step>-<i>.accord-<step>-metrics
+            # Instances are peers, not a chain: all start (and stop) at once; the group shares out
+            # the partitions. A rolling update still replaces one pod at a time, highest index first.
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": template,
         }
-    )
-    if w.replicas > 1:  # a drain takes one instance at a time; the group moves its partitions
-        out.append(
-            {
-                "apiVersion": "policy/v1",
-                "kind": "PodDisruptionBudget",
-                "metadata": {"name": f"accord-{service}", "labels": labels(service)},
-                "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels(service)}},
-            }
-        )
+        out.append({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta, "spec": spec})
+        # A drain takes one instance at a time; the group moves its partitions to the others.
+        # A stalled pod (not ready) may always be evicted: it must not hold a node's drain up.
+        budget = {"maxUnavailable": 1, "selector": selector, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+        pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta, "spec": budget}
+        out.append(pdb)
+    else:
+        spec = {
+            "replicas": w.replicas,
+            "selector": selector,
+            # Recreate, never a surge: a second projection service would write the same views, a
+            # second insights worker would fence the first (one static member id), and the
+            # console's and gateway's SQLite volume is mounted by one pod.
+            "strategy": {"type": "Recreate"},
+            "template": template,
+        }
+        out.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec})
     # headless, with every instance's address: what Prometheus discovers its targets by
     metrics = {"name": "metrics", "port": DEFAULTS.metrics_port + PORTS[service], "targetPort": "metrics"}
     out.append(
@@ -276,14 +309,14 @@ def audit_job() -> dict[str, Any]:
     }
 
 
-# One instance per step until a step's instances split its partitions (a store and a relay per
-# partition: docs/architecture.md, "Scaling out: the plan"). Today a second instance would read
-# every partition again and fence the first one's relay.
-STEP_REPLICAS = 1
+# Instances per step: each owns a share of the step's partitions (ACCORD_PARTITIONS bounds how
+# many do useful work) and the others take over a failed one's. Intake too: until its
+# re-partitioning by customer lands, one instance owns its input and two stand by hot.
+STEP_REPLICAS = 3
 
 
 def services(replicas: int = STEP_REPLICAS) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [settings_map()]
     for service, w in workloads(replicas).items():
-        out += deployment(service, w)
+        out += workload(service, w)
     return [*out, audit_job()]

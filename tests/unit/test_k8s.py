@@ -55,20 +55,20 @@ def test_a_misspelled_field_in_a_kafka_topic_is_refused_by_its_name() -> None:
     ]
 
 
-def test_a_deployment_without_a_selector_is_refused_by_each_kubernetes_version() -> None:
-    deployment = copy.deepcopy(of_kind("Deployment")["accord-intake"])
-    del deployment["spec"]["selector"]
-    problems = [str(p) for p in validate.validate(deployment)]
+def test_a_stateful_set_without_a_selector_is_refused_by_each_kubernetes_version() -> None:
+    stateful_set = copy.deepcopy(of_kind("StatefulSet")["accord-intake"])
+    del stateful_set["spec"]["selector"]
+    problems = [str(p) for p in validate.validate(stateful_set)]
     assert problems == [
-        f"<manifest>: Deployment/accord-intake: spec: 'selector' is a required property (Kubernetes {v})"
+        f"<manifest>: StatefulSet/accord-intake: spec: 'selector' is a required property (Kubernetes {v})"
         for v in validate.KUBERNETES
     ]
 
 
 def test_a_misspelled_field_deep_in_a_pod_template_is_refused_where_it_is() -> None:
-    deployment = copy.deepcopy(of_kind("Deployment")["accord-sla"])
-    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["paht"] = "/"
-    problems = validate.validate(deployment)
+    stateful_set = copy.deepcopy(of_kind("StatefulSet")["accord-sla"])
+    stateful_set["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["paht"] = "/"
+    problems = validate.validate(stateful_set)
     assert {p.where for p in problems} == {"spec.template.spec.containers[0].livenessProbe.httpGet"}
     assert all("'paht' was unexpected" in p.message for p in problems)
 
@@ -95,11 +95,11 @@ def test_a_broken_file_fails_the_check_naming_the_file_and_the_resource(tmp_path
     k8s.write(tmp_path)
     path = tmp_path / "accord.yaml"
     docs = k8s.documents(path)
-    del next(d for d in docs if d["kind"] == "Deployment")["spec"]["selector"]
+    del next(d for d in docs if d["kind"] == "StatefulSet")["spec"]["selector"]
     path.write_text(yaml.safe_dump_all(docs))
     problems = validate.validate_all(tmp_path)
-    assert problems and {(p.kind, p.name) for p in problems} == {("Deployment", "accord-intake")}
-    assert str(problems[0]).startswith(f"{path}: Deployment/accord-intake: spec: 'selector'")
+    assert problems and {(p.kind, p.name) for p in problems} == {("StatefulSet", "accord-intake")}
+    assert str(problems[0]).startswith(f"{path}: StatefulSet/accord-intake: spec: 'selector'")
     assert k8s.stale(tmp_path) == [path]
 
 
@@ -154,7 +154,7 @@ def followup() -> Iterator[str]:
         emitters.unregister("followup")
 
 
-def test_a_newly_registered_step_gets_its_topic_principal_deployment_and_scrape_target(followup: str) -> None:
+def test_a_newly_registered_step_gets_its_topic_principal_instances_and_scrape_target(followup: str) -> None:
     generated = {(d["kind"], d["metadata"]["name"]): d for part in k8s.parts().values() for d in part()}
     assert ("KafkaTopic", "negotiation-followup") in generated
     user = rights(generated[("KafkaUser", "accord-followup")])
@@ -166,9 +166,12 @@ def test_a_newly_registered_step_gets_its_topic_principal_deployment_and_scrape_
         "negotiation.intake",
         "negotiation.followup",
     }
-    deployment = generated[("Deployment", "accord-followup")]
-    assert deployment["spec"]["replicas"] == workloads.STEP_REPLICAS
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert ("Deployment", "accord-followup") not in generated
+    stateful_set = generated[("StatefulSet", "accord-followup")]
+    assert stateful_set["spec"]["replicas"] == workloads.STEP_REPLICAS
+    assert_runs_as_instances(stateful_set, {n: d for (k, n), d in generated.items() if k == "Service"})
+    assert generated[("PodDisruptionBudget", "accord-followup")]["spec"]["maxUnavailable"] == 1
+    (container,) = stateful_set["spec"]["template"]["spec"]["containers"]
     assert container["ports"][0]["containerPort"] == settings.Settings().metrics_port + 10
     scrape = yaml.safe_load(generated[("ConfigMap", "accord-prometheus")]["data"]["prometheus.yml"])
     assert {"names": ["accord-followup-metrics"], "type": "A", "port": 9410} in scrape["scrape_configs"][0][
@@ -244,26 +247,73 @@ def test_only_insights_creates_topics_under_its_own_id_and_the_auditor_only_read
     assert {op for *_, op in rights(users["accord-projections"])} == {"Read", "Describe"}
 
 
-def containers() -> dict[str, dict[str, Any]]:
+def running() -> dict[str, dict[str, Any]]:
+    """Every service's workload (a step's StatefulSet, another's Deployment) by service name."""
+    found = {**of_kind("Deployment"), **of_kind("StatefulSet")}
     return {
-        d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["template"][
-            "spec"
-        ]["containers"][0]
-        for d in of_kind("Deployment").values()
+        d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d
+        for d in found.values()
+        if d["metadata"]["name"] != "accord-postgres"
     }
 
 
-def test_every_service_runs_probed_on_the_health_of_its_metrics_port() -> None:
-    running = containers()
-    assert set(running) == set(PORTS)
+def containers() -> dict[str, dict[str, Any]]:
+    return {service: d["spec"]["template"]["spec"]["containers"][0] for service, d in running().items()}
+
+
+def assert_runs_as_instances(stateful_set: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    """Peers started at once, updated one at a time, each told its pod index as ACCORD_INSTANCE,
+    with a headless governing Service that selects exactly its pods."""
+    spec = stateful_set["spec"]
+    assert spec["podManagementPolicy"] == "Parallel" and spec["updateStrategy"]["type"] == "RollingUpdate"
+    governing = services[spec["serviceName"]]["spec"]
+    assert governing["clusterIP"] == "None" and governing["selector"] == spec["selector"]["matchLabels"]
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["ACCORD_INSTANCE"]["valueFrom"] == {
+        "fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}
+    }
+    # a clean stop: the input in hand, the relay's flush and two closes, each bounded by the timeout
+    assert pod["terminationGracePeriodSeconds"] >= 3 * settings.Settings().kafka_timeout_s
+
+
+def test_each_step_runs_as_a_stateful_set_of_numbered_instances_with_a_disruption_budget() -> None:
+    stateful_sets, budgets = of_kind("StatefulSet"), of_kind("PodDisruptionBudget")
+    services = of_kind("Service")
+    assert set(stateful_sets) == {f"accord-{s}" for s in registry.names()} | {"accord-postgres"}
+    assert set(budgets) == {f"accord-{s}" for s in registry.names()}
+    for step in registry.names():
+        stateful_set = stateful_sets[f"accord-{step}"]
+        assert stateful_set["spec"]["replicas"] == workloads.STEP_REPLICAS == 3
+        assert_runs_as_instances(stateful_set, services)
+        budget = budgets[f"accord-{step}"]["spec"]
+        assert budget["maxUnavailable"] == 1 and budget["selector"] == stateful_set["spec"]["selector"]
+    config = of_kind("ConfigMap")["accord-settings"]["data"]
+    # set, not left to the default: how long a restarted pod may take to get its partitions back
+    assert float(config["ACCORD_SESSION_TIMEOUT"]) == settings.Settings().session_timeout_s == 10
+
+
+def test_the_services_beside_the_steps_run_one_at_a_time_never_two_during_an_update() -> None:
     deployments = of_kind("Deployment")
-    for service, c in running.items():
+    assert set(deployments) == {f"accord-{s}" for s in PORTS if s not in registry.names()}
+    for name, deployment in deployments.items():
+        assert deployment["spec"]["replicas"] == 1, name
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}, name
+        env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert "ACCORD_INSTANCE" not in {e["name"] for e in env}, name
+
+
+def test_every_service_runs_probed_on_the_health_of_its_metrics_port() -> None:
+    assert set(containers()) == set(PORTS)
+    workloads_by_service = running()
+    for service, c in containers().items():
         assert c["args"] == ["run", service]
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         assert ports["metrics"] == settings.Settings().metrics_port + PORTS[service]
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             assert c[probe]["httpGet"] == {"path": "/health", "port": "metrics"}
-        replicas = deployments[f"accord-{service}"]["spec"]["replicas"]
+        replicas = workloads_by_service[service]["spec"]["replicas"]
         assert replicas == (workloads.STEP_REPLICAS if service in registry.names() else 1), service
 
 
@@ -277,12 +327,17 @@ def test_every_service_connects_as_its_own_principal_with_settings_accord_reads(
         assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == f"accord-{service}"
         for var in [*env, *config]:
             assert var == "POSTGRES_PASSWORD" or f'"{var}"' in settings_source, f"{service}: {var}"
-        given = {**config, **{k: e.get("value", "secret") for k, e in env.items()}}
+        # a secret's value, or the pod index the downward API gives a step's instance
+        given = {**config, **{k: e.get("value") or _from(e["valueFrom"]) for k, e in env.items()}}
         given["ACCORD_DATABASE_URL"] = given.get("ACCORD_DATABASE_URL", "").replace(
             "$(POSTGRES_PASSWORD)", "pw"
         )
         loaded = settings.Settings.from_env(given)
         assert loaded.bind_host == "0.0.0.0" and loaded.security_protocol == "SASL_SSL"
+
+
+def _from(source: dict[str, Any]) -> str:
+    return "2" if "fieldRef" in source else "secret"
 
 
 def test_the_kustomization_lists_every_generated_manifest() -> None:
@@ -305,6 +360,10 @@ def test_prometheus_finds_every_service_by_its_metrics_service_and_labels_it_as_
             matched = re.fullmatch(relabel["regex"], dns_name)  # Prometheus anchors its regexes
             assert matched and matched.expand(relabel["replacement"].replace("$1", r"\1")) == component
     assert {f["names"][0] for f in job["dns_sd_configs"]} == {f"accord-{s}-metrics" for s in PORTS}
+    # every pod of a step's StatefulSet: its governing Service is the one Prometheus resolves
+    discovered = {f["names"][0] for f in job["dns_sd_configs"]}
+    for name, stateful_set in of_kind("StatefulSet").items():
+        assert name == "accord-postgres" or stateful_set["spec"]["serviceName"] in discovered, name
 
 
 def test_the_scrape_config_in_the_manifests_passes_promtool(tmp_path: Path) -> None:
