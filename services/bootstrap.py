@@ -20,10 +20,11 @@ from projections.store import ViewStore
 from services.privacy import KeyStore
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.health import Liveness
-from services.runtime.loop import Runner
+from services.runtime.loop import Runner, Unit
 from services.runtime.processor import Processor, Sealer
 from services.runtime.relay import KafkaOutlet, Outlet, Relay
 from services.runtime.store import StepStore
+from services.runtime.table import SharedTable
 from services.settings import Settings
 from services.steps import registry
 from services.steps.contract import StepSpec
@@ -36,9 +37,14 @@ KILL_AFTER = "ACCORD_FAULT_KILL_AFTER_RECORDS"
 
 
 def _kill_after(count: int) -> Callable[[int], None]:
+    """Counts the inputs recorded by every processor of this process."""
+    total = 0
+
     def check(recorded: int) -> None:
-        if count and recorded >= count:
-            log.warning("fault injection: SIGKILL after %d recorded inputs", recorded)
+        nonlocal total
+        total += 1
+        if count and total >= count:
+            log.warning("fault injection: SIGKILL after %d recorded inputs", total)
             os.kill(os.getpid(), signal.SIGKILL)
 
     return check
@@ -52,8 +58,10 @@ def processor(
     sealer: Sealer | None = None,
     store: StepStore | None = None,
     cache_size: int = 5000,
+    on_recorded: Callable[[int], None] | None = None,
 ) -> Processor:
-    """A step's processor over its store (opened from the settings unless given)."""
+    """A step's processor over its store (its single store, opened from the settings, unless
+    given: the Kafka runtime gives each partition number's)."""
     spec = registry.spec(step) if isinstance(step, str) else step
     return Processor(
         spec,
@@ -63,13 +71,11 @@ def processor(
         clock=clock or SystemClock(),
         clock_mode=settings.clock,
         cache_size=cache_size,
-        on_recorded=_kill_after(int(os.environ.get(KILL_AFTER, "0") or 0)),
+        on_recorded=on_recorded or _kill_after(int(os.environ.get(KILL_AFTER, "0") or 0)),
     )
 
 
-def relay(
-    processor: Processor, outlet: Callable[[], Outlet], **callbacks: Callable[..., None]
-) -> Relay:
+def relay(processor: Processor, outlet: Callable[[], Outlet], **callbacks: Callable[..., None]) -> Relay:
     """The relay that publishes what this processor records, through `outlet`."""
     return Relay(processor.name, processor.store, outlet, **callbacks)
 
@@ -90,12 +96,24 @@ def projection_service(settings: Settings) -> service.Parts:
 
 
 def step_runner(step: str, settings: Settings, liveness: Liveness | None = None) -> Runner:
-    """A step as a process: its processor, its relay to Kafka, and the consumer loop."""
-    built = processor(step, settings)
-    outlet = kafka_outlet(built, settings)
-    return Runner(
-        built,
-        settings,
-        lambda on_publish, on_recover: relay(built, outlet, on_publish=on_publish, on_recover=on_recover),
-        liveness,
-    )
+    """A step instance as a process: the consumer loop, which builds a processor over its store
+    and a relay to Kafka for each partition number the group gives it."""
+    spec = registry.spec(step)
+    sealer = KeyStore(settings)
+    killer = _kill_after(int(os.environ.get(KILL_AFTER, "0") or 0))
+    cache = max(500, 5000 // (settings.partitions if spec.partitioned else 1))  # per store
+
+    def open_store(number: int | None) -> StepStore:
+        return StepStore.open(spec.name, settings.data_dir, settings.database_url, number)
+
+    def unit(number: int | None, store: StepStore) -> Unit:
+        built = processor(spec, settings, sealer=sealer, store=store, cache_size=cache, on_recorded=killer)
+        outlet = kafka_outlet(built, settings)
+        return Unit(
+            number,
+            built,
+            lambda on_publish, on_recover: relay(built, outlet, on_publish=on_publish, on_recover=on_recover),
+        )
+
+    table = SharedTable(spec, settings) if spec.shared is not None and spec.partitioned else None
+    return Runner(spec, settings, open_store, unit, liveness, table)

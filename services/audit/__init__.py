@@ -110,20 +110,23 @@ def verify(
     topics = [SUBMITTED.name, COMMANDS.name, *(t.name for t in STEP_TOPICS.values())]
     # How far each relay had published is read before the topics: whatever it had committed
     # is on the topics when they are read, even while the services go on publishing.
-    stores: dict[str, tuple[StepStore, int]] = {}
+    stores: list[tuple[str, StepStore, int]] = []
     if check_stores:
         for step in NAMES:
             try:
-                store = StepStore.open(step, settings.data_dir, settings.database_url)
+                for number in StepStore.existing(step, settings.data_dir, settings.database_url):
+                    store = StepStore.open(step, settings.data_dir, settings.database_url, number)
+                    stores.append((step, store, _published(settings, store, step)))
             except Exception as exc:  # noqa: BLE001 - a store that cannot be opened is a finding
                 found.append(Finding(f"store cannot be read: {exc}", step=step))
                 continue
-            stores[step] = (store, _published(settings, store, step))
     copies = check_topics(read(settings, topics, progress), verdict)
-    for step, (store, published) in stores.items():
-        recorded = _recorded(store, published)
-        verdict.stored += len(recorded)
-        check_recorded(step, recorded, copies, found)
+    recorded: dict[str, dict[str, bytes]] = {}  # per step, across its stores (one per partition)
+    for step, store, published in stores:
+        recorded.setdefault(step, {}).update(_recorded(store, published))
+    for step, events in recorded.items():
+        verdict.stored += len(events)
+        check_recorded(step, events, copies, found)
     verdict.seconds = round(time.perf_counter() - started, 2)
     return verdict
 

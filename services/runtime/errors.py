@@ -10,10 +10,17 @@ import traceback
 from eventsourcing.persistence import PersistenceError
 from kafka.errors import KafkaError
 
+
 # Failures of the machinery around a step end the loop so that the process exits and is
 # restarted; the input is then read again. Any other exception while one input is decoded,
 # routed, folded or decided is that input's problem (or a bug in the step).
+class Contended(RuntimeError):
+    """Another writer kept moving a stream on while this process decided on an input: two live
+    owners of one partition. The process exits; after its restart the group has one owner."""
+
+
 INFRASTRUCTURE: tuple[type[BaseException], ...] = (
+    Contended,
     PersistenceError,
     sqlite3.Error,
     OSError,

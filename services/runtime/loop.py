@@ -1,6 +1,9 @@
-"""The one consumer loop, shared by every step: read the step's input partitions from Kafka,
-hand each record to the step's processor (processor.py), let timers fire, and keep the relay
-publishing what was recorded. Built by services/bootstrap.py; nothing here knows a step."""
+"""The one consumer loop, shared by every step: one instance of a step, a member of its step's
+consumer group (services/runtime/group.py). For each partition number it is given it opens that
+partition's store, its processor (processor.py) and its relay (relay.py), and drops them when
+the partition moves to another instance; it hands each record to the processor of its
+partition, lets timers fire and keeps each relay publishing what was recorded. Built by
+services/bootstrap.py; nothing here knows a step."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ import contextlib
 import logging
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import TopicPartition
@@ -16,12 +21,20 @@ from kafka.errors import KafkaError
 
 from services import clients
 from services.runtime import metrics
+from services.runtime.assignor import CoPartitionedAssignor, SingleOwnerAssignor
+from services.runtime.group import GroupSource, Partitions
 from services.runtime.health import Liveness
 from services.runtime.processor import Processor
 from services.runtime.relay import Relay
+from services.runtime.store import StepStore
+from services.runtime.table import SharedTable
 from services.settings import Settings
+from services.steps.contract import StepSpec
 
 log = logging.getLogger("accord.loop")
+
+# A relay as its unit builds it: given what to call per published message and per recovery.
+RelayFactory = Callable[[Callable[[str, str], None], Callable[[], None]], Relay]
 
 
 def group_id(step: str) -> str:
@@ -29,65 +42,175 @@ def group_id(step: str) -> str:
     return f"accord-{step}"
 
 
+def instance_id(step: str, instance: int) -> str:
+    """A step instance's static membership: the same id after a restart gets the same partitions."""
+    return f"{group_id(step)}-{instance}"
+
+
+@dataclass
+class Unit:
+    """One partition number's share of a step (all of them, for a step that is not
+    partitioned): the processor over its own store, and the relay publishing from that store."""
+
+    number: int | None
+    processor: Processor
+    new_relay: RelayFactory
+    relay: Relay | None = None
+    partitions: set[TopicPartition] = field(default_factory=set)
+
+
 class Runner:
-    """Runs one step on Kafka: `bootstrap.step_runner(name, settings).run(stop)`."""
+    """Runs one instance of a step on Kafka: `bootstrap.step_runner(name, settings).run(stop)`.
+
+    `open_store(number)` opens a partition number's store (None: the step's single store);
+    `unit(number, store)` builds its processor and relay."""
 
     def __init__(
         self,
-        processor: Processor,
+        spec: StepSpec[Any],
         settings: Settings,
-        relay: Callable[[Callable[[str, str], None], Callable[[], None]], Relay],
+        open_store: Callable[[int | None], StepStore],
+        unit: Callable[[int | None, StepStore], Unit],
         liveness: Liveness | None = None,
+        table: SharedTable | None = None,
     ) -> None:
-        self.processor = processor
-        self.name = processor.name
+        self.spec = spec
+        self.name = spec.name
         self.settings = settings
-        self.new_relay = relay
-        self.relay: Relay | None = None
-        self.consumer: Any = None
+        self.open_store = open_store
+        self.new_unit = unit
+        self.table = table
         self.liveness = liveness or Liveness(self.name, settings.liveness_s)
-        self.lag = 0  # records behind the ends of the input partitions, as last measured
+        self.source: GroupSource | None = None
+        self.units: dict[int | None, Unit] = {}
+        self._stores: dict[int | None, StepStore] = {}  # opened on kafka-python's IO thread too
+        self._lock = threading.Lock()
+        self.lag = 0  # records behind the ends of the owned input partitions, as last measured
 
+    def number(self, tp: TopicPartition) -> int | None:
+        """The unit a topic-partition belongs to."""
+        return tp.partition if self.spec.partitioned else None
+
+    # -- ownership -----------------------------------------------------------------------------
     def start(self) -> None:
-        self.relay = self.new_relay(
+        if self.table is not None:
+            self.table.start()
+        session_ms = int(self.settings.session_timeout_s * 1000)
+        self.source = GroupSource(
+            self.settings,
+            group_id(self.name),
+            self.spec.inputs,
+            recorded=self._recorded,
+            on_revoked=self._revoked,
+            on_assigned=self._assigned,
+            instance_id=instance_id(self.name, self.settings.instance),
+            partition_assignment_strategy=[
+                CoPartitionedAssignor if self.spec.partitioned else SingleOwnerAssignor
+            ],
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(500, session_ms // 5),
+            max_poll_records=500,
+            client_id=f"{instance_id(self.name, self.settings.instance)}",
+        )
+        self.source.start(timeout_s=60.0)  # topics being created as the services start
+        self.liveness.instance = self.settings.instance
+        self.liveness.partitions = []
+
+    def _store(self, number: int | None) -> StepStore:
+        with self._lock:
+            store = self._stores.get(number)
+            if store is None:
+                store = self._stores[number] = self.open_store(number)
+            return store
+
+    def _recorded(self, tp: TopicPartition) -> int | None:
+        """(kafka-python's IO thread) Where the store says this partition's reading resumes."""
+        return self._store(self.number(tp)).position(f"{tp.topic}:{tp.partition}")
+
+    def _assigned(self, partitions: Partitions) -> None:
+        grouped: dict[int | None, set[TopicPartition]] = defaultdict(set)
+        for tp in partitions:
+            grouped[self.number(tp)].add(tp)
+        for number, tps in sorted(grouped.items(), key=lambda item: -1 if item[0] is None else item[0]):
+            unit = self.units.get(number)
+            if unit is None:
+                unit = self.units[number] = self.new_unit(number, self._store(number))
+                self._open(unit)
+            unit.partitions |= tps
+            names = [f"{tp.topic}:{tp.partition}" for tp in sorted(unit.partitions)]
+            read_before = [name for name in names if unit.processor.store.position(name) is not None]
+            unit.processor.watermark.assign(names, read_before)
+        self._owned_changed()
+
+    def _open(self, unit: Unit) -> None:
+        """A partition number this instance now owns: its relay first (its producer fences the
+        previous owner's and publishes what that one recorded but had not published), then its
+        timers from its store."""
+        processor = unit.processor
+        processor.caught_up = self._caught_up
+        if self.table is not None:
+            table = self.table
+            processor.shared = table.current
+        unit.relay = unit.new_relay(
             self._published, lambda: metrics.RECOVERIES.labels(self.name, "relay").inc()
         )
-        published = self.relay.publish()  # whatever was recorded before a crash goes out now
+        published = unit.relay.publish()
         if published:
-            log.info("%s: published %d message(s) recorded before the last stop", self.name, published)
-        self.processor.rebuild_timers(self.liveness.beat)
-        self.consumer = clients.consumer(
-            self.settings,
-            group_id=group_id(self.name),
-            max_poll_records=500,
-            client_id=f"accord-{self.name}",
-        )
-        # One instance per step owns every input partition (the store's tracking is the truth;
-        # the group's committed offsets only report lag). Scaling out means splitting the
-        # partitions between instances, each with its own store.
-        partitions = clients.partitions(self.consumer, self.processor.step.inputs, 60.0, self.name)
-        self.consumer.assign(partitions)
-        read_before = []
+            log.info("%s%s: published %d message(s) recorded before", self.name, _label(unit), published)
+        processor.rebuild_timers(self.liveness.beat)
+
+    def _revoked(self, partitions: Partitions) -> None:
+        """Partitions this instance no longer owns: the input in hand is finished (this runs
+        between polls); what their store recorded is published if the relay still can, then
+        their store, processor and relay are let go."""
         for tp in partitions:
-            recorded = self.processor.store.position(f"{tp.topic}:{tp.partition}")
-            if recorded is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, recorded + 1)
-                read_before.append(f"{tp.topic}:{tp.partition}")
-        self.processor.caught_up = self._caught_up
-        self.processor.watermark.assign([f"{tp.topic}:{tp.partition}" for tp in partitions], read_before)
+            unit = self.units.get(self.number(tp))
+            if unit is None:
+                continue
+            unit.partitions.discard(tp)
+            with contextlib.suppress(KeyError):
+                metrics.LAG.remove(self.name, tp.topic, str(tp.partition))
+            if unit.partitions:
+                continue
+            self._close(unit)
+            del self.units[unit.number]
+            with self._lock:
+                store = self._stores.pop(unit.number, None)
+            if store is not None:
+                store.close()
+        self._owned_changed()
+
+    def _close(self, unit: Unit) -> None:
+        if unit.relay is None:
+            return
+        relay, unit.relay = unit.relay, None
+        with contextlib.suppress(KafkaError):
+            relay.publish()  # hand over nothing unpublished (a fenced producer just fails here)
+        with contextlib.suppress(KafkaError):
+            relay.close()
+
+    def _owned_changed(self) -> None:
+        numbers = sorted({tp.partition for unit in self.units.values() for tp in unit.partitions})
+        self.liveness.partitions = numbers
+        metrics.OWNED.labels(self.name).set(len(numbers))
+        self._count_timers()
+
+    def _count_timers(self) -> None:
+        metrics.TIMERS.labels(self.name).set(sum(len(u.processor.timers) for u in self.units.values()))
 
     def _caught_up(self, partition: str) -> bool:
         """Whether this input partition has been read to its end, as of the last fetch."""
-        if self.consumer is None:
+        consumer = self.source.consumer if self.source is not None else None
+        if consumer is None:
             return False
         topic, number = partition.rsplit(":", 1)
         tp = TopicPartition(topic, int(number))
-        end = self.consumer.highwater(tp)  # from the last fetch: no request
+        if tp not in consumer.assignment():
+            return False
+        end = consumer.highwater(tp)  # from the last fetch: no request
         if end is None:
             return False
-        position = self.consumer.position(tp, timeout_ms=1000)  # known after a fetch: no wait
+        position = consumer.position(tp, timeout_ms=1000)  # known after a fetch: no wait
         return position is not None and position >= end  # (past commit markers too)
 
     def _published(self, topic: str, kind: str) -> None:
@@ -96,20 +219,21 @@ class Runner:
         self.liveness.beat()
         self.liveness.progressed(1)
 
+    # -- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event | None = None) -> None:
         """Consume, record and publish until `stop` is set. Through a broker outage it keeps
-        turning: polls return nothing, the relay repairs itself (services/runtime/relay.py),
+        turning: polls return nothing, the relays repair themselves (services/runtime/relay.py),
         lag is measured again later; only an error nothing here can cure is raised, and the
         process then exits non-zero."""
         stop = stop or threading.Event()
-        self.start()
-        assert self.relay is not None
-        last_tick = 0.0
         try:
+            self.start()
+            assert self.source is not None
+            last_tick = 0.0
             while not stop.is_set():
                 self.liveness.beat()
                 try:
-                    batch = self.consumer.poll(timeout_ms=200)
+                    batch = self.source.poll(timeout_ms=200)
                 except clients.UNRECOVERABLE:
                     raise
                 except KafkaError as exc:
@@ -119,39 +243,55 @@ class Runner:
                     log.warning("%s: poll failed (%s: %s); polling again", self.name, type(exc).__name__, exc)
                     stop.wait(1.0)
                     batch = {}
+                offsets: dict[TopicPartition, int] = {}
                 for tp, records in batch.items():
+                    unit = self.units.get(self.number(tp))
+                    if unit is None:  # not ours (the group source filters these already)
+                        continue
                     for record in records:
                         try:
-                            self.processor.handle(
+                            unit.processor.handle(
                                 tp.topic, tp.partition, record.offset, record.key, record.value
                             )
                         except Exception:
                             metrics.ERRORS.labels(self.name).inc()
                             raise
+                    offsets[tp] = records[-1].offset + 1
                     self.liveness.progressed(len(records))
+                if self.table is not None:
+                    self.table.poll()
                 if time.monotonic() - last_tick >= self.settings.tick_seconds:
-                    self.processor.tick()
+                    for unit in list(self.units.values()):
+                        unit.processor.tick()
+                    self._count_timers()
                     self._report_lag()
                     last_tick = time.monotonic()
-                if self.relay.backlog() or self.relay.producer is None:
-                    self.relay.publish()  # progress is counted per message (_published)
-                backlog = self.relay.backlog()
+                backlog = 0
+                for unit in list(self.units.values()):
+                    relay = unit.relay
+                    if relay is None:
+                        continue
+                    if relay.backlog() or relay.producer is None:
+                        relay.publish()  # progress is counted per message (_published)
+                    backlog += relay.backlog()
                 metrics.BACKLOG.labels(self.name).set(backlog)
                 self.liveness.waiting(self.lag + backlog)
-                if batch:
-                    with contextlib.suppress(KafkaError):
-                        self.consumer.commit_async()  # advisory, for lag; the store holds the truth
+                if offsets:
+                    self.source.commit(offsets)  # advisory, for lag; the stores hold the truth
         finally:
             self.close()
 
     def _report_lag(self) -> None:
-        """Lag per input partition, bounded by ACCORD_KAFKA_TIMEOUT; while Kafka does not
+        """Lag per owned input partition, bounded by ACCORD_KAFKA_TIMEOUT; while Kafka does not
         answer, the last measurement stands."""
+        consumer = self.source.consumer if self.source is not None else None
+        owned = list(self.source.owned()) if self.source is not None else []
+        if consumer is None or not owned:
+            self.lag = 0
+            return
         try:
-            ends = self.consumer.end_offsets(
-                list(self.consumer.assignment()), timeout_ms=clients.timeout_ms(self.settings)
-            )
-            lags = {tp: max(0, end - self.consumer.position(tp, timeout_ms=1000)) for tp, end in ends.items()}
+            ends = consumer.end_offsets(owned, timeout_ms=clients.timeout_ms(self.settings))
+            lags = {tp: max(0, end - consumer.position(tp, timeout_ms=1000)) for tp, end in ends.items()}
         except Exception:  # noqa: BLE001 - lag is best effort; never stop the step for it
             metrics.KAFKA_ERRORS.labels(self.name, "end_offsets").inc()
             return
@@ -160,12 +300,23 @@ class Runner:
         self.lag = sum(lags.values())
 
     def close(self) -> None:
-        # Each close is bounded; one that fails must not leave the other client open.
-        if self.consumer is not None:
+        # Each close is bounded; one that fails must not leave another client open. The
+        # relays go first: what was recorded is published before the partitions wait for us.
+        for unit in list(self.units.values()):
+            self._close(unit)
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+        if self.table is not None:
             with contextlib.suppress(KafkaError):
-                self.consumer.close(autocommit=False)
-            self.consumer = None
-        if self.relay is not None:
-            with contextlib.suppress(KafkaError):
-                self.relay.close()
-            self.relay = None
+                self.table.close()
+        with self._lock:
+            stores, self._stores = list(self._stores.values()), {}
+        for store in stores:
+            with contextlib.suppress(Exception):
+                store.close()
+        self.units.clear()
+
+
+def _label(unit: Unit) -> str:
+    return "" if unit.number is None else f"[p{unit.number}]"

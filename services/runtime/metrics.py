@@ -53,6 +53,12 @@ PLAINTEXT = Counter(
     "Submissions a channel published with personal data in the clear (sealed on arrival)",
     ["channel"],
 )
+WRITE_CONFLICTS = Counter(
+    "accord_write_conflicts_total",
+    "Inputs decided again because another writer had moved their stream on (a partition's previous owner)",
+    ["step"],
+)
+OWNED = Gauge("accord_partitions_owned", "Input partition numbers this step instance owns", ["step"])
 TIMERS = Gauge("accord_timers_pending", "Streams with a timer set", ["step"])
 RECOVERIES = Counter(
     "accord_kafka_recoveries_total",
@@ -65,6 +71,7 @@ KAFKA_ERRORS = Counter(
 PROGRESSING = Gauge(
     "accord_progressing", "1 while the service makes progress or has nothing to do (see /health)", ["step"]
 )
+
 
 class _Ports(Mapping[str, int]):
     """Metrics port offsets from ACCORD_METRICS_PORT, by service: each step's from its spec,

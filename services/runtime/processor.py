@@ -30,7 +30,7 @@ from events.topics import SUBMITTED, event_topic, rejection_topic
 from services.rules.model import Rules
 from services.runtime import metrics
 from services.runtime.clock import Clock
-from services.runtime.errors import INFRASTRUCTURE, StepError
+from services.runtime.errors import INFRASTRUCTURE, Contended, StepError
 from services.runtime.inputs import (
     Origin,
     causation_of,
@@ -48,6 +48,13 @@ from services.runtime.watermark import Watermark
 from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, process
 
 log = logging.getLogger("accord.loop")
+
+
+ATTEMPTS = 3  # decisions on one input whose stream another writer moved on meanwhile
+
+
+class Moved(Exception):
+    """The stream was written by another writer since it was read (not a redelivery)."""
 
 
 @dataclass
@@ -102,6 +109,10 @@ class Processor:
         # Whether an input partition has been read to its end: the Kafka loop answers it; when
         # inputs are handed over by hand (tests), every input was handed over already.
         self.caught_up: Callable[[str], bool] = lambda partition: True
+        # The state of the stream every decision reads (planning's reference data), if the step
+        # has one: from this store, unless the step's runtime reads it from Kafka because another
+        # partition's store holds it (services/runtime/table.py).
+        self.shared: Callable[[], Any] = lambda: self.load(str(self.step.shared)).core
 
     # -- state -------------------------------------------------------------------------------
     def load(self, key: str) -> Stream:
@@ -152,13 +163,21 @@ class Processor:
             stream_key = self.step.route(message)
             if stream_key is None:
                 return "skipped"
-            phase = "fold the history of"
             started = time.perf_counter()
-            stream = self.load(stream_key)
-            phase = "decide on"
-            outcome = self._accept(stream_key, stream, message, origin, position)
-            metrics.LATENCY.labels(self.name).observe(time.perf_counter() - started)
-            return outcome
+            for _ in range(ATTEMPTS):
+                phase = "fold the history of"
+                stream = self.load(stream_key)
+                phase = "decide on"
+                try:
+                    outcome = self._accept(stream_key, stream, message, origin, position)
+                except Moved:
+                    continue  # decide again on the stream as the other writer left it
+                metrics.LATENCY.labels(self.name).observe(time.perf_counter() - started)
+                return outcome
+            raise Contended(
+                f"{self.name}: stream {stream_key} kept changing under another writer "
+                f"({ATTEMPTS} attempts at {topic}[{partition}]@{offset})"
+            )
         except DecodeError as exc:
             if phase == "decode":  # the input's own bytes; later, a stored record: a step error
                 return self._reject(origin, exc.reason, exc.field, position)
@@ -285,7 +304,10 @@ class Processor:
                 continue
             stream = self.load(key)
             before = stream.version
-            self._decide_and_record(key, stream, Tick(stream_now), None, None, now=stream_now)
+            try:
+                self._decide_and_record(key, stream, Tick(stream_now), None, None, now=stream_now)
+            except Moved:
+                continue  # another writer got there first; the next tick sees what it recorded
             fired += stream.version - before
         return fired
 
@@ -306,7 +328,7 @@ class Processor:
         now = now or self._now(message)
         shared = None
         if self.step.shared is not None and key != self.step.shared:
-            shared = self.load(self.step.shared).core  # e.g. planning's reference data
+            shared = self.shared()  # e.g. planning's reference data
         _, emits = process(self.step, stream.core, message, now, self.rules, shared)
         items: list[Item] = [seen] if seen is not None else []
         items += self._envelopes(key, stream, message, emits, now, correlation, causation, cause_hash)
@@ -315,11 +337,15 @@ class Processor:
         try:
             self.store.record(key, stream.version, items, position, claims or ())
         except Conflict:
-            # Recorded before (a redelivery at the same offset) or written by another
-            # instance: forget the cached state and let the next read reload it.
-            self.cache.pop(key, None)
-            metrics.DUPLICATES.labels(self.name).inc()
-            return "duplicate"
+            self.cache.pop(key, None)  # stale either way: the next read reloads it
+            if position is not None and self.store.has(position):
+                # This input was recorded before (a redelivery, by this or an earlier owner).
+                metrics.DUPLICATES.labels(self.name).inc()
+                return "duplicate"
+            # Not a redelivery: another writer (the partition's previous owner, finishing)
+            # moved the stream on. The input is decided again on the stream as it now stands.
+            metrics.WRITE_CONFLICTS.labels(self.name).inc()
+            raise Moved(key) from None
         self._fold(stream, [(stream.version + i + 1, item) for i, item in enumerate(items)])
         self._count_recorded()
         for emit in emits:
@@ -388,7 +414,6 @@ class Processor:
             self.timers.pop(key, None)
         else:
             self.timers[key] = due
-        metrics.TIMERS.labels(self.name).set(len(self.timers))
 
     def _reject(
         self, origin: Origin, reason: str, field: str | None, position: Tracking, kind: str = "bad-input"

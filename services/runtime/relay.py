@@ -28,9 +28,10 @@ from services.settings import Settings
 log = logging.getLogger("accord.relay")
 
 
-def transactional_id(step: str) -> str:
-    """The relay's transactional id: a new producer under it fences the previous one."""
-    return f"accord-{step}"
+def transactional_id(step: str, partition: int | None = None) -> str:
+    """The relay's transactional id, one per store (per partition number of a partitioned
+    step): the producer of a partition's new owner fences the previous owner's at once."""
+    return f"accord-{step}" if partition is None else f"accord-{step}-p{partition}"
 
 
 def relay_group(step: str, store_identity: str) -> str:
@@ -119,6 +120,7 @@ class KafkaOutlet:
         self.step = step
         self.settings = settings
         self.group = relay_group(step, store.identity())
+        self.partition = store.partition
         self.anchor = TopicPartition(anchor_topic, 0)
         self.producer: clients.TransactionalProducer | None = None
 
@@ -127,7 +129,7 @@ class KafkaOutlet:
         left open), then the position the last committed transaction recorded."""
         self.producer = clients.TransactionalProducer(
             self.settings,
-            transactional_id=transactional_id(self.step),
+            transactional_id=transactional_id(self.step, self.partition),
             linger_ms=2,
             max_request_size=4 * 1024 * 1024,
         )

@@ -1,10 +1,16 @@
 """A step's own system of record, on the `eventsourcing` library's process recorder (SQLite
 by default, PostgreSQL by URL). Each stream is one case (or, for intake, one customer); its
 items are the inputs the step took in and the events it emitted, written in one transaction
-with the position of the Kafka record consumed."""
+with the position of the Kafka record consumed.
+
+A partitioned step keeps one store per input partition number (`steps/<step>/p<N>.db`, or the
+tables `<step>_p<N>_*` in PostgreSQL): a case's inputs all arrive on one partition number, so the
+store moves with the partition from instance to instance, and instances never share a writer
+lock. A step that is not partitioned (intake, see services/steps/intake.py) keeps one store."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,14 +60,29 @@ class Item:
         return cls(kind, topic, type_name, int(version), key, data)
 
 
+def store_name(step: str, partition: int | None) -> str:
+    """The store's name: its PostgreSQL table prefix (and, for SQLite, its file)."""
+    base = step.replace("-", "_")
+    return base if partition is None else f"{base}_p{partition}"
+
+
+def _sqlite_file(data_dir: Path, step: str, partition: int | None) -> Path:
+    folder = data_dir / "steps"
+    return folder / f"{step}.db" if partition is None else folder / step / f"p{partition}.db"
+
+
 class StepStore:
-    def __init__(self, recorder: ProcessRecorder, step: str) -> None:
+    def __init__(self, recorder: ProcessRecorder, step: str, partition: int | None = None) -> None:
         self.recorder = recorder
         self.step = step
+        self.partition = partition
 
     @classmethod
-    def open(cls, step: str, data_dir: Path, database_url: str | None = None) -> StepStore:
-        env = Environment(step, {"ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y"})
+    def open(
+        cls, step: str, data_dir: Path, database_url: str | None = None, partition: int | None = None
+    ) -> StepStore:
+        """The step's store (of one partition number, for a partitioned step), made if new."""
+        env = Environment(store_name(step, partition), {"ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y"})
         database = Database.parse(database_url)
         if database is not None:
             env.update(
@@ -72,25 +93,54 @@ class StepStore:
                     "POSTGRES_PORT": str(database.port),
                     "POSTGRES_USER": database.user,
                     "POSTGRES_PASSWORD": database.password,
-                    "POSTGRES_POOL_SIZE": "2",
-                    "POSTGRES_MAX_OVERFLOW": "2",
+                    # one connection per store: an instance holds a store per owned partition
+                    "POSTGRES_POOL_SIZE": "1" if partition is not None else "2",
+                    "POSTGRES_MAX_OVERFLOW": "1" if partition is not None else "2",
                 }
             )
             if database.schema:
                 database.ensure_schema()
                 env["POSTGRES_SCHEMA"] = database.schema
         else:
-            folder = data_dir / "steps"
-            folder.mkdir(parents=True, exist_ok=True)
+            path = _sqlite_file(data_dir, step, partition)
+            path.parent.mkdir(parents=True, exist_ok=True)
             env.update(
                 {
                     "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                    "SQLITE_DBNAME": str(folder / f"{step}.db"),
+                    "SQLITE_DBNAME": str(path),
                     "SQLITE_LOCK_TIMEOUT": "30",
                 }
             )
         factory = InfrastructureFactory.construct(env)
-        return cls(factory.process_recorder(), step)
+        return cls(factory.process_recorder(), step, partition)
+
+    @staticmethod
+    def existing(step: str, data_dir: Path, database_url: str | None = None) -> list[int | None]:
+        """The stores a step has (None: its single store), found without making any: what
+        audit reads."""
+        database = Database.parse(database_url)
+        base = store_name(step, None)
+        if database is None:
+            found: list[int | None] = [None] if _sqlite_file(data_dir, step, None).exists() else []
+            folder = data_dir / "steps" / step
+            numbers = [
+                int(m.group(1)) for f in folder.glob("p*.db") if (m := re.fullmatch(r"p(\d+)\.db", f.name))
+            ]
+            return found + sorted(numbers)
+        with database.connect() as conn:
+            rows = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+            ).fetchall()
+        names = {row[0] for row in rows}
+        found = [None] if f"{base}_events" in names else []
+        pattern = re.compile(rf"{re.escape(base)}_p(\d+)_events")
+        return found + sorted(int(m.group(1)) for name in names if (m := pattern.fullmatch(name)))
+
+    def close(self) -> None:
+        """Release the store's connections (its partition moved to another instance)."""
+        datastore = getattr(self.recorder, "datastore", None)
+        if datastore is not None:
+            datastore.close()
 
     def stream(self, key: str, after: int = 0) -> list[tuple[int, Item]]:
         """(version, item) of a stream, oldest first."""
@@ -139,6 +189,10 @@ class StepStore:
         except Conflict:
             return self.stream("meta|store")[0][1].data.decode()
         return made
+
+    def has(self, position: Tracking) -> bool:
+        """Whether this input position was recorded already: a redelivery, not a write conflict."""
+        return bool(self.recorder.has_tracking_id(position.application_name, position.notification_id))
 
     def position(self, source: str) -> int | None:
         """The last Kafka offset recorded for a source (`topic:partition`)."""

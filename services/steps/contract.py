@@ -59,7 +59,13 @@ class StepSpec(Generic[S]):
     `next_due`; a step whose every decision also reads one shared stream (planning: the
     reference data) names it in `shared` and gives `with_shared(state, shared_state) -> state`.
     `port` is the offset of its metrics port. The customer a case's events are for is not the
-    core's business: the runtime takes it from the inputs (services/runtime/processor.py)."""
+    core's business: the runtime takes it from the inputs (services/runtime/processor.py).
+
+    `partitioned`: every stream's inputs arrive on one partition number of every input topic
+    (they are keyed by case id), so each partition number has its own store and may be owned
+    by a different instance of the step. A step whose streams gather inputs from several
+    partitions (intake: one stream per customer) says False: one instance owns every
+    partition, the others stand by to take over."""
 
     name: str
     port: int
@@ -71,6 +77,7 @@ class StepSpec(Generic[S]):
     next_due: Callable[[S], datetime | None] | None = None
     shared: str | None = None
     with_shared: Callable[[S, S], S] | None = None
+    partitioned: bool = True
     _types: frozenset[type[Message]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -158,5 +158,14 @@ def _submitted(
 
 
 SPEC = StepSpec(
-    name=STEP, port=0, consumes=CONSUMES, initial=State, evolve=evolve, decide=decide, route=route
+    name=STEP,
+    port=0,
+    consumes=CONSUMES,
+    initial=State,
+    evolve=evolve,
+    decide=decide,
+    route=route,
+    # A customer's submissions (keyed by submission id) and closures (keyed by case id) arrive
+    # on any partition: one instance owns them all, the others stand by (docs/architecture.md).
+    partitioned=False,
 )
