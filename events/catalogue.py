@@ -14,7 +14,16 @@ from events.base import Message
 from events.commands import CommandEnvelope
 from events.envelope import EMITTERS, EVENT_TYPES, Envelope
 from events.submission import ComplaintSubmission
-from events.topics import ALL, COMMANDS, DEADLETTER, EVENT_TOPICS, REJECTED, SUBMITTED
+from events.topics import (
+    ALL,
+    COMMANDS,
+    DEADLETTER,
+    EVENT_TOPICS,
+    INTAKE_CLOSURES,
+    INTAKE_SUBMISSIONS,
+    REJECTED,
+    SUBMITTED,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
@@ -147,6 +156,21 @@ def asyncapi() -> dict[str, Any]:
     for step, topic in EVENT_TOPICS.items():
         names = [n for n in EVENT_TYPES if step in EMITTERS[n]]
         channel(topic.name, topic.description, names, "send", f"emit{step.capitalize()}Events")
+    # Intake's internal re-partition topics: what it reads, re-keyed by customer (not for others).
+    channel(
+        INTAKE_SUBMISSIONS.name,
+        INTAKE_SUBMISSIONS.description,
+        ["ComplaintSubmission"],
+        "send",
+        "repartitionSubmissions",
+    )
+    channel(
+        INTAKE_CLOSURES.name,
+        INTAKE_CLOSURES.description,
+        ["CaseClosed", "CaseReopened"],
+        "send",
+        "repartitionClosures",
+    )
     return {
         "asyncapi": "3.0.0",
         "info": {

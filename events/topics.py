@@ -24,7 +24,7 @@ KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy":
 SUBMITTED = Topic(
     "complaints.submitted",
     "Complaints as the channels (hotline, branch, mobile app) publish them, as JSON.",
-    key="the channel's submission id",
+    key="the channel's submission id (required: a submission keyed otherwise is rejected)",
     carries="submission",
     config=KEEP_FOREVER,
 )
@@ -65,6 +65,31 @@ DEADLETTER = Topic(
     carries="raw",
     config=KEEP_FOREVER,
 )
+# Intake's internal re-partition topics, as Kafka Streams re-partitions: a customer's
+# submissions (keyed by submission id) and its cases' closures (keyed by case id) arrive on any
+# partition, so intake's first stage forwards them keyed by customer id, and its second stage
+# finds all of a customer's complaints on one partition (services/steps/intake.py).
+INTAKE_SUBMISSIONS = Topic(
+    "accord.intake.submissions",
+    "Intake's internal re-partition: each accepted submission once (its id claimed, personal "
+    "data sealed), re-keyed by customer id so that a customer's complaints meet in one place.",
+    key="customer id",
+    carries="submission",
+    config=KEEP_FOREVER,
+)
+INTAKE_CLOSURES = Topic(
+    "accord.intake.closures",
+    "Intake's internal re-partition: CaseClosed and CaseReopened from negotiation.evaluation, "
+    "unchanged, re-keyed by customer id.",
+    key="customer id",
+    carries="event",
+    config=KEEP_FOREVER,
+)
+# (step, the topic it reads) -> the internal topic its first stage forwards it on.
+REPARTITION: dict[tuple[str, str], Topic] = {
+    ("intake", SUBMITTED.name): INTAKE_SUBMISSIONS,
+    ("intake", "negotiation.evaluation"): INTAKE_CLOSURES,
+}
 # Every topic, in a fixed order (kept current by the registry, as the tables above).
 ALL: list[Topic] = []
 _BY_NAME: dict[str, Topic] = {}
@@ -85,7 +110,15 @@ def _rebuild() -> None:
     STEP_TOPICS.update({step: _step_topic(step) for step in registry.steps()})
     EVENT_TOPICS.clear()
     EVENT_TOPICS.update({**STEP_TOPICS, "insights": INSIGHTS})
-    ALL[:] = [SUBMITTED, REJECTED, COMMANDS, *STEP_TOPICS.values(), INSIGHTS, DEADLETTER]
+    ALL[:] = [
+        SUBMITTED,
+        REJECTED,
+        COMMANDS,
+        *STEP_TOPICS.values(),
+        INSIGHTS,
+        DEADLETTER,
+        *REPARTITION.values(),
+    ]
     _BY_NAME.update({topic.name: topic for topic in ALL})
 
 
@@ -95,9 +128,17 @@ def by_name(name: str) -> Topic:
 
 
 def rejection_topic(input_topic: str) -> Topic:
-    """Where an input that cannot be accepted goes: a submission to `complaints.rejected`,
-    a command or an event to `accord.deadletter`."""
-    return REJECTED if input_topic == SUBMITTED.name else DEADLETTER
+    """Where an input that cannot be accepted goes: a submission (also as intake re-keyed it)
+    to `complaints.rejected`, a command or an event to `accord.deadletter`."""
+    return REJECTED if by_name(input_topic).carries == "submission" else DEADLETTER
+
+
+def repartition_topic(step: str, source: str) -> Topic:
+    """The internal topic on which a step that re-keys its inputs forwards those of `source`."""
+    try:
+        return REPARTITION[(step, source)]
+    except KeyError:
+        raise KeyError(f"no re-partition topic is declared for step {step}'s input {source}") from None
 
 
 def event_topic(step: str) -> Topic:

@@ -101,7 +101,7 @@ def step_runner(step: str, settings: Settings, liveness: Liveness | None = None)
     spec = registry.spec(step)
     sealer = KeyStore(settings)
     killer = _kill_after(int(os.environ.get(KILL_AFTER, "0") or 0))
-    cache = max(500, 5000 // (settings.partitions if spec.partitioned else 1))  # per store
+    cache = max(500, 5000 // settings.partitions)  # cached streams per store
 
     def open_store(number: int | None) -> StepStore:
         return StepStore.open(spec.name, settings.data_dir, settings.database_url, number)
@@ -115,5 +115,5 @@ def step_runner(step: str, settings: Settings, liveness: Liveness | None = None)
             lambda on_publish, on_recover: relay(built, outlet, on_publish=on_publish, on_recover=on_recover),
         )
 
-    table = SharedTable(spec, settings) if spec.shared is not None and spec.partitioned else None
+    table = SharedTable(spec, settings) if spec.shared is not None else None
     return Runner(spec, settings, open_store, unit, liveness, table)

@@ -41,11 +41,12 @@ class Access:
 
 
 def step_access(step: str) -> Access:
-    """A step reads its inputs (derived from its spec), writes its own topic and the rejection
-    topics of its inputs. The names of its groups and transactional ids are the runtime's: the loop's group
-    `accord-<step>` (services/runtime/loop.py), the relay's group `accord-relay-<step>-<store id>`
-    and transactional id `accord-<step>` (services/runtime/relay.py); `accord-<step>-...` also
-    covers one transactional id per partition. The relay commits its position as an offset on its
+    """A step reads its inputs (derived from its spec), writes its own topic, the rejection
+    topics of its inputs and, if it re-keys its inputs (intake), its internal topics. The names
+    of its groups and transactional ids are the runtime's: the loop's group `accord-<step>`
+    (services/runtime/loop.py), the relay's group `accord-relay-<step>-<store id>` and
+    transactional id `accord-<step>-p<N>` per partition (services/runtime/relay.py), under the
+    prefix `accord-<step>-`. The relay commits its position as an offset on its
     own topic's partition 0, in the transaction: TxnOffsetCommit needs READ on that topic."""
     spec = load(step)
     own = STEP_TOPICS[step].name
@@ -53,7 +54,7 @@ def step_access(step: str) -> Access:
     return Access(
         service=step,
         reads=tuple(dict.fromkeys((*spec.inputs, own))),
-        writes=(own, *rejections),
+        writes=(own, *rejections, *(topic.name for topic in spec.forwards.values())),
         groups=(group_id(step), relay_group(step, "")),
         transactional_ids=(transactional_id(step), f"{transactional_id(step)}-"),
     )

@@ -127,10 +127,10 @@ class Bus:
             return self._pump_interleaved(self.interleave)
         while self.queue:
             topic, offset = self.queue.popleft()
-            key, value, _ = self.topics[topic][offset]
+            key, value, headers = self.topics[topic][offset]
             for runner in self.runners.values():
                 if topic in runner.step.inputs:
-                    runner.handle(topic, 0, offset, key, value)
+                    runner.handle(topic, 0, offset, key, value, headers)
             self._relay()
 
     def _pump_interleaved(self, rng: random.Random) -> None:
@@ -153,8 +153,8 @@ class Bus:
             name, topic = rng.choices(lanes, weights=[self.speeds[lane] for lane in lanes])[0]
             index = next(i for i, (n, t, _) in enumerate(self.pending) if n == name and t == topic)
             _, _, offset = self.pending.pop(index)
-            key, value, _ = self.topics[topic][offset]
-            self.runners[name].handle(topic, 0, offset, key, value)
+            key, value, headers = self.topics[topic][offset]
+            self.runners[name].handle(topic, 0, offset, key, value, headers)
             self._relay()
             if rng.random() < self.tick_chance:
                 for runner in self.runners.values():

@@ -30,7 +30,7 @@ class CoPartitionedAssignor(CooperativeStickyAssignor):  # type: ignore[misc]
             for tp in self.parse_member_metadata(member.metadata).partitions:
                 owners[tp] = member.member_id
         ids = sorted(m.member_id for m in members)
-        final = self.share(numbers, ids, owners)
+        final = _balance(numbers, ids, owners)
         assignment = {}
         for member_id in ids:
             given: dict[str, list[int]] = defaultdict(list)
@@ -46,25 +46,6 @@ class CoPartitionedAssignor(CooperativeStickyAssignor):  # type: ignore[misc]
                 self.version, sorted((t, sorted(ps)) for t, ps in given.items()), b""
             )
         return assignment
-
-    def share(
-        self, numbers: list[int], ids: list[str], owners: dict[TopicPartition, str]
-    ) -> dict[str, list[int]]:
-        return _balance(numbers, ids, owners)
-
-
-class SingleOwnerAssignor(CoPartitionedAssignor):
-    """Every partition to one member (the current owner while it lives; otherwise the first
-    member), the others standing by: for a step whose streams span partitions (intake)."""
-
-    name = "accord-single-owner"
-
-    def share(
-        self, numbers: list[int], ids: list[str], owners: dict[TopicPartition, str]
-    ) -> dict[str, list[int]]:
-        holders = sorted({owner for owner in owners.values() if owner in ids})
-        chosen = holders[0] if holders else ids[0]
-        return {member_id: list(numbers) if member_id == chosen else [] for member_id in ids}
 
 
 def _balance(numbers: list[int], ids: list[str], owners: dict[TopicPartition, str]) -> dict[str, list[int]]:

@@ -31,6 +31,7 @@ class Origin(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
+    cause_hash: str | None = None  # forwarded by a first stage: the hash of the bytes as they arrived
 
 
 def decode_input(topic: str, data: bytes | None, received_at: datetime | None = None) -> Input:

@@ -21,7 +21,7 @@ from kafka.errors import KafkaError
 
 from services import clients
 from services.runtime import metrics
-from services.runtime.assignor import CoPartitionedAssignor, SingleOwnerAssignor
+from services.runtime.assignor import CoPartitionedAssignor
 from services.runtime.group import GroupSource, Partitions
 from services.runtime.health import Liveness
 from services.runtime.processor import Processor
@@ -49,8 +49,8 @@ def instance_id(step: str, instance: int) -> str:
 
 @dataclass
 class Unit:
-    """One partition number's share of a step (all of them, for a step that is not
-    partitioned): the processor over its own store, and the relay publishing from that store."""
+    """One partition number's share of a step: the processor over its own store, and the relay
+    publishing from that store."""
 
     number: int | None
     processor: Processor
@@ -62,8 +62,8 @@ class Unit:
 class Runner:
     """Runs one instance of a step on Kafka: `bootstrap.step_runner(name, settings).run(stop)`.
 
-    `open_store(number)` opens a partition number's store (None: the step's single store);
-    `unit(number, store)` builds its processor and relay."""
+    `open_store(number)` opens a partition number's store; `unit(number, store)` builds its
+    processor and relay."""
 
     def __init__(
         self,
@@ -88,8 +88,8 @@ class Runner:
         self.lag = 0  # records behind the ends of the owned input partitions, as last measured
 
     def number(self, tp: TopicPartition) -> int | None:
-        """The unit a topic-partition belongs to."""
-        return tp.partition if self.spec.partitioned else None
+        """The unit a topic-partition belongs to: its partition number, of every input topic."""
+        return int(tp.partition)
 
     # -- ownership -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -104,9 +104,7 @@ class Runner:
             on_revoked=self._revoked,
             on_assigned=self._assigned,
             instance_id=instance_id(self.name, self.settings.instance),
-            partition_assignment_strategy=[
-                CoPartitionedAssignor if self.spec.partitioned else SingleOwnerAssignor
-            ],
+            partition_assignment_strategy=[CoPartitionedAssignor],
             session_timeout_ms=session_ms,
             heartbeat_interval_ms=max(500, session_ms // 5),
             max_poll_records=500,
@@ -251,7 +249,12 @@ class Runner:
                     for record in records:
                         try:
                             unit.processor.handle(
-                                tp.topic, tp.partition, record.offset, record.key, record.value
+                                tp.topic,
+                                tp.partition,
+                                record.offset,
+                                record.key,
+                                record.value,
+                                record.headers,
                             )
                         except Exception:
                             metrics.ERRORS.labels(self.name).inc()

@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -26,7 +26,7 @@ from events.envelope import Envelope
 from events.identity import NAMESPACE
 from events.personal import PersonalData, SealedPersonalData, has_personal
 from events.submission import ComplaintSubmission
-from events.topics import SUBMITTED, event_topic, rejection_topic
+from events.topics import SUBMITTED, Topic, event_topic, rejection_topic
 from services.rules.model import Rules
 from services.runtime import metrics
 from services.runtime.clock import Clock
@@ -42,8 +42,8 @@ from services.runtime.inputs import (
     time_of,
     type_of,
 )
-from services.runtime.relay import rejection
-from services.runtime.store import EMIT, META, REJECT, SEEN, Conflict, Item, StepStore
+from services.runtime.relay import forward, rejection, unwrap
+from services.runtime.store import EMIT, FORWARD, META, REJECT, SEEN, Conflict, Item, StepStore
 from services.runtime.watermark import Watermark
 from services.steps.contract import Emit, Input, StepSpec, Tick, case_of, process
 
@@ -113,6 +113,8 @@ class Processor:
         # has one: from this store, unless the step's runtime reads it from Kafka because another
         # partition's store holds it (services/runtime/table.py).
         self.shared: Callable[[], Any] = lambda: self.load(str(self.step.shared)).core
+        self.forwards = spec.forwards  # a step that re-keys its inputs: source -> internal topic
+        self.internal = {target.name for target in self.forwards.values()}
 
     # -- state -------------------------------------------------------------------------------
     def load(self, key: str) -> Stream:
@@ -144,13 +146,21 @@ class Processor:
             stream.core = self.step.evolve(stream.core, message)
 
     # -- one input ---------------------------------------------------------------------------
-    def handle(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> str:
+    def handle(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> str:
         """Process one Kafka record; returns what happened (for tests and logs). No input,
         whatever its bytes or values, raises: it is rejected with the reason instead. Only a
         failure of the store, the key store or the broker propagates (the process then exits
         and reads the input again after its restart)."""
         position = Tracking(f"{topic}:{partition}", offset)
-        origin = Origin(topic, partition, offset, key, value)
+        origin = Origin(topic, partition, offset, key, value, self._cause(topic, headers))
         metrics.CONSUMED.labels(self.name, topic).inc()
         stream_key: str | None = None
         phase = "decode"
@@ -160,6 +170,10 @@ class Processor:
             phase = "route"
             if not self.step.interested(message):
                 return "skipped"
+            target = self.forwards.get(topic)
+            if target is not None:
+                phase = "forward"
+                return self._forward(message, origin, position, target)
             stream_key = self.step.route(message)
             if stream_key is None:
                 return "skipped"
@@ -204,10 +218,11 @@ class Processor:
     ) -> str:
         topic, raw = origin.topic, origin.value or b""
         identity, correlation, cause_hash = identity_of(message, raw)
+        cause_hash = origin.cause_hash or cause_hash  # a forwarded input: the bytes it arrived with
         message, kept = self._sealed(message, raw)
         content = content_of(message)
         claims: list[tuple[str, Item]] = []
-        if isinstance(message, ComplaintSubmission):
+        if isinstance(message, ComplaintSubmission) and topic == SUBMITTED.name:
             # A submission id is unique per channel across every customer, so its first body is
             # claimed in a stream of its own: the customer streams cannot see each other.
             claimed = self.store.stream(claim_key(identity))
@@ -233,6 +248,51 @@ class Processor:
             cause_hash=cause_hash,
             claims=claims,
         )
+
+    def _forward(self, message: Input, origin: Origin, position: Tracking, target: Topic) -> str:
+        """The first stage of a step that re-keys its inputs (StepSpec.rekey): the input's id
+        is claimed (a redelivery is dropped, the same id with other content is a conflict),
+        personal data sent in the clear is sealed, and the input is recorded, with its
+        position, for the relay to put on the internal topic under its new key."""
+        raw = origin.value or b""
+        if isinstance(message, ComplaintSubmission) and origin.key != message.submission_id.encode():
+            # Its id is claimed in the store of the partition it arrives on: only if every copy
+            # of a submission id arrives on one partition is the same id with other content
+            # seen as a conflict (SUBMITTED's contract: keyed by submission id).
+            reason = "the record's key must be its submission_id (every copy of it must reach one partition)"
+            return self._reject(origin, reason, "key", position)
+        identity, _, cause_hash = identity_of(message, raw)
+        message, kept = self._sealed(message, raw)
+        assert self.step.rekey is not None
+        key = self.step.rekey(message)
+        if key is None:
+            return "skipped"
+        content = content_of(message)
+        claim = f"meta|forward|{identity}"
+        for _ in range(ATTEMPTS):
+            claimed = self.store.stream(claim)
+            if claimed:
+                first = content_of(decode_input(origin.topic, unwrap(claimed[0][1].data)[1]))
+                return self._duplicate(position) if first == content else self._conflict(origin, position)
+            data = forward(kept, key, type_of(message), cause_hash)
+            item = Item(FORWARD, target.name, type_of(message), 1, key, data)
+            try:
+                self.store.record(claim, 0, [item], position)
+            except Conflict:
+                if self.store.has(position):
+                    metrics.DUPLICATES.labels(self.name).inc()
+                    return "duplicate"
+                metrics.WRITE_CONFLICTS.labels(self.name).inc()
+                continue  # claimed by another writer meanwhile: look again
+            self._count_recorded()
+            return "forwarded"
+        raise Contended(f"{self.name}: the claim {claim} kept changing under another writer")
+
+    def _cause(self, topic: str, headers: Sequence[tuple[str, bytes]]) -> str | None:
+        """The hash an input arrived with, as its first stage forwarded it (internal topics only)."""
+        if not headers or topic not in self.internal:
+            return None
+        return next((value.decode() for name, value in headers if name == "cause-hash"), None)
 
     def _duplicate(self, position: Tracking) -> str:
         metrics.DUPLICATES.labels(self.name).inc()
@@ -420,7 +480,7 @@ class Processor:
     ) -> str:
         """Record the input as rejected (original bytes and the reason) for the relay to put on
         `complaints.rejected` or `accord.deadletter`, and move on past it."""
-        topic, partition, offset, key, value = origin
+        topic, partition, offset, key, value, _ = origin
         target = rejection_topic(topic)
         data = rejection(value, key, reason, field, topic, partition, offset, kind)
         item = Item(REJECT, target.name, "Rejected", 1, "", data)

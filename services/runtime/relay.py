@@ -22,15 +22,15 @@ from kafka.structs import OffsetAndMetadata
 
 from events.codec import CONTENT_TYPE
 from services import clients
-from services.runtime.store import EMIT, REJECT, StepStore
+from services.runtime.store import EMIT, FORWARD, REJECT, StepStore
 from services.settings import Settings
 
 log = logging.getLogger("accord.relay")
 
 
 def transactional_id(step: str, partition: int | None = None) -> str:
-    """The relay's transactional id, one per store (per partition number of a partitioned
-    step): the producer of a partition's new owner fences the previous owner's at once."""
+    """The relay's transactional id, one per store (per partition number): the producer of a
+    partition's new owner fences the previous owner's at once."""
     return f"accord-{step}" if partition is None else f"accord-{step}-p{partition}"
 
 
@@ -38,6 +38,37 @@ def relay_group(step: str, store_identity: str) -> str:
     """The group whose offset on the step's topic is the relay's position (per store identity;
     with an empty identity, the prefix every store of the step shares)."""
     return f"accord-relay-{step}-{store_identity}"
+
+
+def stored_record(key: bytes | None, value: bytes | None, headers: list[tuple[str, str]]) -> bytes:
+    """The stored form of a record published as it is (a rejected input, a forwarded one)."""
+    return json.dumps(
+        {
+            "key": base64.b64encode(key).decode() if key is not None else None,
+            "value": base64.b64encode(value).decode() if value is not None else None,
+            "headers": headers,
+        }
+    ).encode()
+
+
+def unwrap(data: bytes) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+    """(key, value, headers) of a stored record."""
+    raw = json.loads(data)
+    return (
+        base64.b64decode(raw["key"]) if raw["key"] is not None else None,
+        base64.b64decode(raw["value"]) if raw["value"] is not None else None,
+        [(name, value.encode()) for name, value in raw["headers"]],
+    )
+
+
+def forward(value: bytes, key: str, type_name: str, cause_hash: str | None) -> bytes:
+    """The stored form of an input re-keyed for a step's second stage: its bytes, its new key,
+    and the hash of the bytes it arrived with (the events it causes name that hash, which audit
+    checks against the input's topic; a submission sealed on arrival has other bytes now)."""
+    headers = [("content-type", CONTENT_TYPE.decode()), ("type", type_name)]
+    if cause_hash is not None:
+        headers.append(("cause-hash", cause_hash))
+    return stored_record(key.encode(), value, headers)
 
 
 def rejection(
@@ -52,20 +83,18 @@ def rejection(
 ) -> bytes:
     """The stored form of a rejected input: the original bytes, untouched, and the reason.
     `kind` is bad-input, conflict (an id reused with other content) or step-error (a bug)."""
-    return json.dumps(
-        {
-            "key": base64.b64encode(key).decode() if key is not None else None,
-            "value": base64.b64encode(value).decode() if value is not None else None,
-            "headers": [
-                ["error", reason],
-                ["error-field", field or ""],
-                ["error-kind", kind],
-                ["source-topic", source],
-                ["source-partition", str(partition)],
-                ["source-offset", str(offset)],
-            ],
-        }
-    ).encode()
+    return stored_record(
+        key,
+        value,
+        [
+            ("error", reason),
+            ("error-field", field or ""),
+            ("error-kind", kind),
+            ("source-topic", source),
+            ("source-partition", str(partition)),
+            ("source-offset", str(offset)),
+        ],
+    )
 
 
 class Record(NamedTuple):
@@ -75,7 +104,7 @@ class Record(NamedTuple):
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
-    kind: str  # EMIT or REJECT
+    kind: str  # EMIT, FORWARD or REJECT
 
 
 def outgoing(note: Notification) -> Record | None:
@@ -88,15 +117,9 @@ def outgoing(note: Notification) -> Record | None:
             ("schema-version", version.encode()),
         ]
         return Record(topic, key.encode(), note.state, headers, kind)
-    if kind == REJECT:
-        raw = json.loads(note.state)
-        return Record(
-            topic,
-            base64.b64decode(raw["key"]) if raw["key"] is not None else None,
-            base64.b64decode(raw["value"]) if raw["value"] is not None else None,
-            [(name, value.encode()) for name, value in raw["headers"]],
-            kind,
-        )
+    if kind in (REJECT, FORWARD):
+        record_key, value, stored_headers = unwrap(note.state)
+        return Record(topic, record_key, value, stored_headers, kind)
     return None
 
 

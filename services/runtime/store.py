@@ -3,10 +3,10 @@ by default, PostgreSQL by URL). Each stream is one case (or, for intake, one cus
 items are the inputs the step took in and the events it emitted, written in one transaction
 with the position of the Kafka record consumed.
 
-A partitioned step keeps one store per input partition number (`steps/<step>/p<N>.db`, or the
-tables `<step>_p<N>_*` in PostgreSQL): a case's inputs all arrive on one partition number, so the
-store moves with the partition from instance to instance, and instances never share a writer
-lock. A step that is not partitioned (intake, see services/steps/intake.py) keeps one store."""
+The Kafka runtime keeps one store per input partition number (`steps/<step>/p<N>.db`, or the
+tables `<step>_p<N>_*` in PostgreSQL): all of a stream's inputs arrive on one partition number,
+so the store moves with the partition from instance to instance, and instances never share a
+writer lock. The in-process test bus keeps one store per step (`steps/<step>.db`)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ SEEN = "seen"  # an input the step took in: never published
 EMIT = "emit"  # an event the step emitted: published to its topic by the relay
 REJECT = "reject"  # an input that could not be accepted: published to the rejection topic
 META = "meta"  # the store's own identity: never published
+FORWARD = "fwd"  # an input re-keyed for the step's second stage: published to its internal topic
 
 
 class Conflict(Exception):
@@ -81,7 +82,7 @@ class StepStore:
     def open(
         cls, step: str, data_dir: Path, database_url: str | None = None, partition: int | None = None
     ) -> StepStore:
-        """The step's store (of one partition number, for a partitioned step), made if new."""
+        """The step's store of one partition number (None: its single store), made if new."""
         env = Environment(store_name(step, partition), {"ORIGINATOR_ID_TYPE": "text", "CREATE_TABLE": "y"})
         database = Database.parse(database_url)
         if database is not None:

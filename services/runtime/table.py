@@ -1,4 +1,4 @@
-"""The stream that every decision of a partitioned step reads (planning's reference data), kept
+"""The stream that every decision of a step reads (planning's reference data), kept
 current in each instance by reading its events from the step's own topic: the stream lives in
 the store of whichever partition its key falls on, which may be owned by another instance.
 Only what the relay published (committed transactions) is seen, in the order it was decided."""

@@ -17,7 +17,7 @@ from events.envelope import Envelope
 from events.personal import PersonalData, SealedPersonalData
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS as COMMAND_TOPIC
-from events.topics import SUBMITTED, event_topic
+from events.topics import SUBMITTED, Topic, event_topic, repartition_topic
 from services.rules.model import Rules
 
 
@@ -61,11 +61,13 @@ class StepSpec(Generic[S]):
     `port` is the offset of its metrics port. The customer a case's events are for is not the
     core's business: the runtime takes it from the inputs (services/runtime/processor.py).
 
-    `partitioned`: every stream's inputs arrive on one partition number of every input topic
-    (they are keyed by case id), so each partition number has its own store and may be owned
-    by a different instance of the step. A step whose streams gather inputs from several
-    partitions (intake: one stream per customer) says False: one instance owns every
-    partition, the others stand by to take over."""
+    Each partition number of a step's inputs has its own store and may be owned by a
+    different instance of the step: every input of a stream must arrive on one partition
+    number. Inputs keyed by case id do; a step whose streams are keyed otherwise (intake: one
+    stream per customer) gives `rekey`, the stream's partition key of an input: the runtime
+    then runs it in two stages, as Kafka Streams re-partitions. The first forwards each input
+    once, under that key, onto an internal topic (events/topics.py `REPARTITION`); the second
+    reads those topics, where all of a stream's inputs meet on one partition."""
 
     name: str
     port: int
@@ -77,7 +79,7 @@ class StepSpec(Generic[S]):
     next_due: Callable[[S], datetime | None] | None = None
     shared: str | None = None
     with_shared: Callable[[S, S], S] | None = None
-    partitioned: bool = True
+    rekey: Callable[[Input], str | None] | None = None
     _types: frozenset[type[Message]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -93,8 +95,20 @@ class StepSpec(Generic[S]):
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """The topics it reads: submissions, commands, and the topic of every emitter of an
-        event type it consumes (never its own)."""
+        """The topics it reads: its sources and, if it re-keys them, their internal topics."""
+        return (*self.sources, *(topic.name for topic in self.forwards.values()))
+
+    @property
+    def forwards(self) -> dict[str, Topic]:
+        """For a step that re-keys its inputs: source topic -> the internal topic it goes on."""
+        if self.rekey is None:
+            return {}
+        return {source: repartition_topic(self.name, source) for source in self.sources}
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The topics its inputs come from: submissions, commands, and the topic of every
+        emitter of an event type it consumes (never its own)."""
         topics: list[str] = []
         for cls in self.consumes:
             if cls is ComplaintSubmission:

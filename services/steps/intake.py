@@ -1,7 +1,8 @@
 """Intake (problem identification): consumes `complaints.submitted` and closures from
 `negotiation.evaluation`; emits ComplaintRegistered and ComplaintClassified for a new case,
 RepeatComplaintLinked or NewFactsReported when the customer's open case covers the matter.
-A stream is one customer, so repeats are found without a global index."""
+A stream is one customer, so repeats are found without a global index: the runtime re-keys
+the inputs by customer first (`rekey`), so that a customer's stream lives on one partition."""
 
 from __future__ import annotations
 
@@ -45,10 +46,16 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def route(message: Input) -> str | None:
+def customer_of(message: Input) -> str | None:
+    """The customer an input is about: intake's partition key (its streams are customers)."""
     if isinstance(message, ComplaintSubmission):
-        return f"customer|{message.customer_id}"
+        return message.customer_id
     customer = getattr(message, "customer_id", None)
+    return str(customer) if customer else None
+
+
+def route(message: Input) -> str | None:
+    customer = customer_of(message)
     return f"customer|{customer}" if customer else None
 
 
@@ -166,6 +173,6 @@ SPEC = StepSpec(
     decide=decide,
     route=route,
     # A customer's submissions (keyed by submission id) and closures (keyed by case id) arrive
-    # on any partition: one instance owns them all, the others stand by (docs/architecture.md).
-    partitioned=False,
+    # on any partition: re-keyed by customer first, they meet on one (docs/architecture.md).
+    rekey=customer_of,
 )

@@ -5,6 +5,7 @@ topics: each input is accepted or rejected with a reason naming the problem, nev
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -21,20 +22,21 @@ from events.codec import encode
 from events.commands import CommandEnvelope, RecordContactAttempt
 from events.envelope import Envelope
 from events.submission import ComplaintSubmission
-from events.topics import COMMANDS, SUBMITTED
+from events.topics import COMMANDS, INTAKE_SUBMISSIONS, REJECTED, SUBMITTED
 from services import bootstrap
 from services.privacy import KeyStore
 from services.runtime import metrics
 from services.runtime.clock import ManualClock
 from services.runtime.processor import Processor
-from services.runtime.store import REJECT
+from services.runtime.relay import outgoing
+from services.runtime.store import FORWARD, REJECT
 from services.settings import Settings
 from services.steps.contract import Emit
 from services.steps.registry import NAMES, load
 from tests.strategies import for_model
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-OUTCOMES = {"rejected", "skipped", "duplicate", "recorded", "noted", "no-op"}
+OUTCOMES = {"rejected", "skipped", "duplicate", "recorded", "noted", "no-op", "forwarded"}
 OFFSETS = itertools.count()
 HYPOTHESIS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -48,18 +50,33 @@ def runners(tmp_path_factory) -> dict[str, Processor]:
     return {name: bootstrap.processor(name, base, clock=clock, sealer=KeyStore(base)) for name in NAMES}
 
 
-def feed(runner: Processor, topic: str, value: bytes | None) -> tuple[str, dict[str, str] | None]:
-    """Hand one record to a runner; return the outcome and, if rejected, its headers."""
+def feed(
+    runner: Processor, topic: str, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+) -> tuple[str, dict[str, str] | None]:
+    """Hand one record to a runner; return the outcome and, if rejected, its headers. What
+    intake's first stage forwards (re-keyed by customer) is handed to its second stage."""
     before = runner.store.last_notification()
-    outcome = runner.handle(topic, 0, next(OFFSETS), b"key", value)
+    outcome = runner.handle(topic, 0, next(OFFSETS), _key(topic, value), value, headers or [])
     assert outcome in OUTCOMES
     headers = None
     for note in runner.store.notifications(before, 10):
         if note.topic.startswith(REJECT + "|"):
             headers = dict(json.loads(note.state)["headers"])
+        if outcome == "forwarded" and note.topic.startswith(FORWARD + "|"):
+            record = outgoing(note)
+            assert record is not None and record.topic in runner.step.inputs
+            return feed(runner, record.topic, record.value, record.headers)
     if outcome == "rejected":
         assert headers is not None and headers["error"], "a rejection names its reason"
     return outcome, headers
+
+
+def _key(topic: str, value: bytes | None) -> bytes:
+    """A submission is keyed by its id, as the channels key it; anything else by a dummy."""
+    if topic == SUBMITTED.name:
+        with contextlib.suppress(Exception):
+            return str(json.loads(value or b"")["submission_id"]).encode()
+    return b"key"
 
 
 PAIRS = [(name, topic) for name in NAMES for topic in load(name).inputs]
@@ -193,14 +210,16 @@ def test_a_bug_in_a_step_rejects_that_input_as_a_step_error_and_the_stream_goes_
         "subject": "boom",
         "description": "d",
     }
-    before = metrics.STEP_ERRORS.labels("intake", SUBMITTED.name)._value.get()
+    # The decision is intake's second stage: on the submission as re-keyed by customer.
+    before = metrics.STEP_ERRORS.labels("intake", INTAKE_SUBMISSIONS.name)._value.get()
     outcome, headers = feed(runner, SUBMITTED.name, json.dumps(body).encode())
     assert outcome == "rejected" and headers is not None
     assert headers["error-kind"] == "step-error"
     assert headers["error"].startswith("step error: intake failed to decide on this input (IndexError in ")
     assert "BUG-1" not in headers["error"]
-    assert metrics.STEP_ERRORS.labels("intake", SUBMITTED.name)._value.get() == before + 1
+    assert metrics.STEP_ERRORS.labels("intake", INTAKE_SUBMISSIONS.name)._value.get() == before + 1
     rejected = [n for n in runner.store.notifications(0, 100) if n.topic.startswith(REJECT + "|")]
+    assert rejected[-1].topic.startswith(f"{REJECT}|{REJECTED.name}|")  # where the channels look
     assert json.loads(rejected[-1].state)["value"] == base64.b64encode(json.dumps(body).encode()).decode()
     body.update(submission_id="s-2", subject="fine")
     assert feed(runner, SUBMITTED.name, json.dumps(body).encode())[0] == "recorded"

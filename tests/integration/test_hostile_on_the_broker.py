@@ -76,6 +76,7 @@ def test_hostile_input_among_valid_submissions_stops_no_service(running, live_pr
     # The id of valid[0] again, with another body: a conflict, not a redelivery (sent once
     # valid[0] has opened its case, so it is the second of the two in any read order).
     conflict = json.dumps({**base, "description": "another matter altogether"}).encode()
+    wrong_key = json.dumps({**base, "submission_id": f"wk-{RUN}"}).encode()  # valid, keyed otherwise
     case = case_id_for(valid[0])
     command = json.loads(
         encode(
@@ -126,15 +127,19 @@ def test_hostile_input_among_valid_submissions_stops_no_service(running, live_pr
 
     for sub in valid:
         watcher.wait(case_id_for(sub), "CaseAssigned", timeout_s=90)
-    live_producer.send(SUBMITTED.name, key=f"bad-{RUN}-conflict".encode(), value=conflict).get(timeout=30)
-    bad_submissions[b"conflict"] = (conflict, "submission_id")
+    # The conflict keyed by its submission id, as channels key submissions (a copy keyed
+    # otherwise could reach another partition than the one where its id is claimed: refused).
+    live_producer.send(SUBMITTED.name, key=valid[0].submission_id.encode(), value=conflict).get(timeout=30)
+    (conflicted,) = _set_aside(running, REJECTED.name, valid[0].submission_id.encode(), 1).values()
+    assert conflicted[0]["error-kind"] == "conflict" and conflicted[0]["error-field"] == "submission_id"
+    live_producer.send(SUBMITTED.name, key=f"bad-{RUN}-wrongkey".encode(), value=wrong_key).get(timeout=30)
+    bad_submissions[b"wrongkey"] = (wrong_key, "key")
     rejected = _set_aside(running, REJECTED.name, f"bad-{RUN}".encode(), len(bad_submissions))
     for name, (_, field) in bad_submissions.items():
         (found,) = rejected[f"bad-{RUN}-{name.decode()}".encode()]
         assert found["error"], name
         if field is not None:
             assert found["error-field"] == field, (name, found)
-    assert rejected[f"bad-{RUN}-conflict".encode()][0]["error-kind"] == "conflict"
     # Every step that reads commands sets each bad one aside.
     readers = sum(COMMANDS.name in load(name).inputs for name in NAMES)
     dead = _set_aside(running, DEADLETTER.name, f"bad-{RUN}".encode(), readers * len(bad_commands))

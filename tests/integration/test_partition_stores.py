@@ -6,6 +6,7 @@ apart from a redelivery: the redelivery is dropped, the conflicting input decide
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from events.codec import encode
 from events.intake import ComplaintRegistered
@@ -129,3 +130,37 @@ def _warnings(processor: Processor, case: str) -> list[str]:
             event = decode(Envelope, item.data).event
             out.append(f"{event.deadline}|{event.percent_used}")  # type: ignore[union-attr]
     return out
+
+
+def test_a_submission_sealed_on_arrival_is_forwarded_sealed_its_events_naming_the_bytes_sent(
+    tmp_path: Path,
+) -> None:
+    """Intake's first stage seals personal data sent in the clear before forwarding it, so the
+    internal topic holds none; the events it causes still name the hash of the bytes the
+    channel sent, which is what audit finds on `complaints.submitted`."""
+    import json
+
+    from events.codec import content_hash
+    from events.topics import INTAKE_SUBMISSIONS, SUBMITTED
+    from tests.bus import Bus
+
+    bus = Bus(tmp_path)
+    body = {
+        "submission_id": "plain-1",
+        "channel": "hotline",
+        "submitted_at": bus.clock.now().isoformat(),
+        "customer_id": "CP-1",
+        "customer": {"name": "Wei Zhang-plain", "phone": "+86 138 0000 1111"},
+        "subject": "fee",
+        "description": "charged twice",
+    }
+    sent = json.dumps(body).encode()
+    bus.publish(SUBMITTED.name, b"plain-1", sent)
+    forwarded = bus.topics[INTAKE_SUBMISSIONS.name]
+    assert len(forwarded) == 1 and forwarded[0][0] == b"CP-1"  # re-keyed by customer
+    assert b"Wei Zhang-plain" not in (forwarded[0][1] or b"")  # sealed before it left intake
+    registered = [e for e in bus.events() if e.event.type == "ComplaintRegistered"]
+    assert len(registered) == 1 and registered[0].cause_hash == content_hash(sent)
+    bus.publish(SUBMITTED.name, b"plain-1", sent)  # the channel sends it again
+    assert len(bus.topics[INTAKE_SUBMISSIONS.name]) == 1
+    assert [e.event.type for e in bus.events()].count("ComplaintRegistered") == 1

@@ -219,7 +219,8 @@ def test_each_step_writes_only_its_own_topic_and_the_rejection_topics_it_uses() 
         granted = rights(users[f"accord-{name}"])
         written = {n for kind, n, _, op in granted if kind == "topic" and op == "Write"}
         rejects = {REJECTED.name} if SUBMITTED.name in inputs else set()
-        assert written == {own, DEADLETTER.name} | rejects, name
+        forwards = {topic.name for topic in registry.spec(name).forwards.values()}
+        assert written == {own, DEADLETTER.name} | rejects | forwards, name
         assert {n for kind, n, _, op in granted if kind == "topic" and op == "Read"} == {*inputs, own}
         assert {(n, p) for kind, n, p, _ in granted if kind == "group"} == {
             (f"accord-{name}", "literal"),

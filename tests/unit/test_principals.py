@@ -51,6 +51,7 @@ def test_a_step_writes_only_its_own_topic_and_the_rejection_topic_of_its_inputs(
     expected = {STEP_TOPICS[step].name}  # type: ignore[index]
     expected |= {REJECTED.name} if SUBMITTED.name in core.inputs else set()
     expected |= {DEADLETTER.name} if set(core.inputs) - {SUBMITTED.name} else set()
+    expected |= {topic.name for topic in core.forwards.values()}  # intake re-keys by customer
     assert writes(step) == expected
 
 
