@@ -205,14 +205,15 @@ def supervise(
     policy: Backoff | None = BACKOFF,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, tuple[int | None, str]]:
-    """One round of supervision: each instance of `steps` (`counts` of a step, default one) as
-    (pid, what was done): `running`, `started`, `restarted (…)` after it exited or its /health
-    said it made no progress, `waiting …` while its back-off runs (`policy` None: start it now),
-    `stopped (…)` for an instance beyond the count. The restarts go to the ledger."""
+    """One round of supervision: each instance of `steps` (`counts` of a step, default one;
+    None: as many as the last `accord up` asked for) as (pid, what was done): `running`,
+    `started`, `restarted (…)` after it exited or its /health said it made no progress,
+    `waiting …` while its back-off runs (`policy` None: start it now), `stopped (…)` for an
+    instance beyond the count. The restarts go to the ledger."""
     ledger = Ledger.load(settings)
     done: dict[str, tuple[int | None, str]] = {}
     for step in steps:
-        wanted = (counts or {}).get(step, 1)
+        wanted = (ledger.instances if counts is None else counts).get(step, 1)
         ledger.instances[step] = wanted
         known = {k for name in ledger.records if (k := _instance_of(name, step)) is not None}
         for k in sorted(known | set(instances(settings, step)) | set(range(wanted))):
@@ -240,8 +241,8 @@ def _supervise_one(
     if pid is not None:
         state = health(settings, step, instance=k)
         if state is None or state.get("progressing") is not False:
-            if record.started_at is None and record.due_at is None:
-                record.started(now)  # started by someone else (an earlier `accord up`, a test)
+            if record.started_at is None:  # started by someone else (an earlier `accord up`, a test)
+                record.started(now)
             return pid, "running"
         stop(settings, step, instance=k)
         record.failed(now, "its /health said it made no progress", policy)
@@ -272,11 +273,13 @@ def watch(
     policy: Backoff = BACKOFF,
 ) -> None:
     """Supervise every `every_s` seconds (sooner when a back-off ends) until `stop_event`;
-    `report` hears of everything but instances found running."""
+    `report` hears of everything but instances found running. After the first round the counts
+    are the ledger's, so that another `accord up --instances` scales what this one watches."""
     while not stop_event.is_set():
         for name, (pid, action) in supervise(settings, steps, counts, policy).items():
             if action != "running":
                 report(name, pid, action)
+        counts = None
         due = next_due(settings)
         wait = every_s if due is None else max(0.2, min(every_s, due - time.time()))
         stop_event.wait(wait)

@@ -231,3 +231,23 @@ def test_status_lists_every_instance_and_down_forgets_them(fake: Fake) -> None:
     assert rows["console"]["pid"] is None and rows["console"]["restarts"] == 0
     assert sorted(processes.down(fake.settings)) == ["contact", "intake"]
     assert not Ledger.load(fake.settings).path.exists()
+
+
+def test_a_round_without_counts_keeps_the_counts_the_last_accord_up_asked_for(fake: Fake) -> None:
+    rounds(fake, {"intake": 2}, at=0.0)
+    assert (
+        processes.supervise(fake.settings, ("intake",), None, clock=lambda: 1.0)["intake-1"][1] == "running"
+    )
+    processes.supervise(fake.settings, ("intake",), {"intake": 3}, policy=None, clock=lambda: 2.0)
+    done = processes.supervise(fake.settings, ("intake",), None, clock=lambda: 3.0)
+    assert [action for _, action in done.values()] == ["running"] * 3
+
+
+def test_an_instance_started_by_someone_else_during_its_back_off_counts_as_restarted(fake: Fake) -> None:
+    rounds(fake, {}, at=0.0)
+    fake.kill("intake", 0)
+    assert rounds(fake, {}, at=10.0)["intake"][1].startswith("waiting")
+    fake.start(fake.settings, "intake")
+    assert rounds(fake, {}, at=10.5)["intake"][1] == "running"
+    record = Ledger.load(fake.settings).records["intake"]
+    assert (record.restarts, record.due_at, record.started_at) == (1, None, 10.5)
