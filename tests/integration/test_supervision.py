@@ -96,4 +96,5 @@ def test_a_killed_instance_is_restarted_by_the_watcher_and_status_lists_both(
     assert (rows["intake"]["pid"], rows["intake"]["restarts"]) == (first[0], 0)
     assert (rows["intake-1"]["pid"], rows["intake-1"]["restarts"]) == (again, 1)
     assert rows["intake-1"]["instance"] == 1 and rows["intake-1"]["progressing"] is True
+    assert all(isinstance(rows[name]["partitions"], list) for name in ("intake", "intake-1"))  # from /health
     assert rows["contact"]["pid"] is None  # only intake was asked for
