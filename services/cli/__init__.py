@@ -22,6 +22,7 @@ COMMANDS = (
     web.add_link,
     run.add_up,
     run.add_down,
+    run.add_status,
     cases.add_act,
     views.add_case,
     views.add_cases,

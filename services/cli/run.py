@@ -1,5 +1,5 @@
-"""`accord run`, `accord up`, `accord down`: the services, one in the foreground or all of them
-supervised as processes."""
+"""`accord run`, `accord up`, `accord down`, `accord status`: the services, one in the foreground
+or all of them (N instances of each step) supervised as processes."""
 
 from __future__ import annotations
 
@@ -102,26 +102,93 @@ def _fatal_logged(service: str) -> Iterator[None]:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+
     from services import broker, processes, topics
 
+    counts = instance_counts(args.instances)
+    highest = max(counts.values()) - 1
+    if settings.metrics_port and processes.metrics_base(settings, highest) + processes.STRIDE > 65536:
+        say(f"accord: {highest + 1} instances do not fit above ACCORD_METRICS_PORT={settings.metrics_port}")
+        return 2
     broker.start(settings, log=say)
     topics.create(settings)
-    while True:
-        for step, (pid, action) in processes.supervise(settings, processes.SERVICES).items():
-            if action != "running" or not args.watch:
-                say(f"  {step:11} {action} (pid {pid}), log {settings.data_dir / 'logs' / (step + '.log')}")
-        if not args.watch:
-            return 0
-        time.sleep(args.watch)
+
+    def report(name: str, pid: int | None, action: str) -> None:
+        service, k = processes.parse_instance(name)
+        where = f"(pid {pid}), log {processes.log_file(settings, service, k)}" if pid else ""
+        say(f"  {name:13} {action} {where}".rstrip())
+
+    if not args.watch:  # one round, every instance started now (no back-off)
+        for name, (pid, action) in processes.supervise(settings, processes.SERVICES, counts, None).items():
+            report(name, pid, action)
+        return 0
+    processes.watch(settings, processes.SERVICES, counts, args.watch, report, threading.Event())
+    return 0
+
+
+def instance_counts(values: list[tuple[str | None, int]] | None) -> dict[str, int]:
+    """How many instances of each step: `--instances N` for every step, `--instances STEP=N`
+    for one (it wins over N whatever the order); one by default."""
+    every = next((n for step, n in reversed(values or []) if step is None), 1)
+    counts = dict.fromkeys(NAMES, every)
+    counts.update({step: n for step, n in values or [] if step is not None})
+    return counts
+
+
+def _instances(value: str) -> tuple[str | None, int]:
+    step, _, number = value.rpartition("=")
+    if step and step not in NAMES:
+        raise argparse.ArgumentTypeError(f"'{step}' is not a step (the steps: {', '.join(NAMES)})")
+    if not number.isdigit() or not 1 <= int(number) <= 99:
+        raise argparse.ArgumentTypeError(f"'{value}': give N or STEP=N, N from 1 to 99")
+    return (step or None), int(number)
 
 
 def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
     from services import broker, processes
 
-    for step in processes.down(settings):
-        say(f"  {step:11} stopped")
+    for name in processes.down(settings):
+        say(f"  {name:13} stopped")
     if not args.keep_broker:
         broker.stop(settings, log=say)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from services import processes
+
+    rows = processes.status(settings)
+    live = [row for row in rows if row["pid"]]
+    if args.json:
+        document = {"data_dir": str(settings.data_dir), "running": len(live), "instances": rows}
+        say(json.dumps(document, indent=1))
+        return 0
+    if not live:
+        say(f"nothing runs from {settings.data_dir}: `accord up` starts it (broker: `accord broker status`)")
+        return 0
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, list):
+            return ",".join(map(str, value)) or "none"
+        return str(value)
+
+    say(f"{'service':12} {'instance':>8} {'pid':>8} {'restarts':>8}  {'partitions':16} {'lag':>6}  progress")
+    for row in rows:
+        note = ""
+        if row["restart_due_at"]:
+            wait = max(0.0, row["restart_due_at"] - time.time())
+            note = f"  restarts in {wait:.0f}s ({row['last_failure']})"
+        say(
+            f"{row['service']:12} {row['instance']:>8} {row['pid'] or 'stopped':>8} {row['restarts']:>8}  "
+            f"{cell(row['partitions']):16} {cell(row['lag']):>6}  {cell(row['progressing'])}{note}"
+        )
     return 0
 
 
@@ -137,13 +204,28 @@ def add_run(sub: Any) -> None:
 def add_up(sub: Any) -> None:
     p = sub.add_parser("up", help="start the broker, create the topics, run every step")
     p.add_argument(
+        "--instances",
+        type=_instances,
+        action="append",
+        metavar="N|STEP=N",
+        help="how many instances of each step (N), or of one step (STEP=N, repeatable); default 1. "
+        "Instances beyond it, from an earlier `accord up`, are stopped; the other services run once",
+    )
+    p.add_argument(
         "--watch",
         type=float,
         metavar="SECONDS",
-        help="stay in the foreground and repeat every SECONDS: start services that exited, "
-        "restart ones whose /health says they stopped making progress",
+        help="stay in the foreground and repeat every SECONDS: start instances that exited, "
+        "restart ones whose /health says they stopped making progress (back-off per instance: "
+        "1 s doubling to 60 s)",
     )
     p.set_defaults(run=cmd_up)
+
+
+def add_status(sub: Any) -> None:
+    p = sub.add_parser("status", help="every service instance: pid, restarts, partitions, lag, progress")
+    p.add_argument("--json", action="store_true", help="as JSON, for machines")
+    p.set_defaults(run=cmd_status)
 
 
 def add_down(sub: Any) -> None:
