@@ -8,17 +8,13 @@ instances, and a fourth instance added under the load. Runs its own broker."""
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,7 +23,6 @@ from events.envelope import Envelope
 from events.topics import STEP_TOPICS
 from projections.rebuild import rebuild
 from services import audit, clients, processes, topics
-from services.runtime.metrics import PORTS
 from services.settings import Settings
 from services.steps.registry import NAMES
 from services.watch import Watcher
@@ -40,51 +35,38 @@ INSTANCES = 3
 
 
 class Instances:
-    """Step instances as processes (`accord run <step>` with ACCORD_INSTANCE=k), each with its
-    own metrics port (base + 100·k)."""
+    """The test's step instances, started and watched as `accord up --instances` does
+    (services/processes.py: ACCORD_INSTANCE=k, metrics base + 100·k, a pid file and log each)."""
 
     def __init__(self, settings: Settings, env: dict[str, str]) -> None:
         self.settings = settings
         self.env = env
-        self.procs: dict[tuple[str, int], subprocess.Popen[bytes]] = {}
-        (settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-
-    def log(self, step: str, k: int) -> Path:
-        return self.settings.data_dir / "logs" / f"{step}-{k}.log"
-
-    def port(self, step: str, k: int) -> int:
-        return self.settings.metrics_port + 100 * k + PORTS[step]
+        self.started: set[tuple[str, int]] = set()
 
     def start(self, step: str, k: int) -> None:
-        env = {
-            **os.environ,
-            **self.env,
-            "ACCORD_INSTANCE": str(k),
-            "ACCORD_METRICS_PORT": str(self.settings.metrics_port + 100 * k),
-        }
-        with self.log(step, k).open("ab") as out:
-            self.procs[(step, k)] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "run", step], env=env, stdout=out, stderr=out
-            )
+        processes.start(self.settings, step, env=self.env, instance=k)
+        self.started.add((step, k))
 
-    def signal(self, step: str, k: int, sig: int) -> None:
-        proc = self.procs.pop((step, k))
-        proc.send_signal(sig)
-        proc.wait(timeout=60)
+    def kill(self, step: str, k: int) -> None:
+        pid = processes.running(self.settings, step, k)
+        assert pid is not None, f"{step}-{k} is not running"
+        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)  # started by this process: reap it, so it is gone for good
+        self.started.discard((step, k))
+
+    def restart(self, step: str, k: int) -> None:
+        """Stopped as systemd or Kubernetes stop it (SIGTERM), then started again."""
+        processes.stop(self.settings, step, instance=k)
+        self.start(step, k)
 
     def health(self, step: str, k: int) -> dict | None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port(step, k)}/health", timeout=2) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            return json.loads(exc.read())
-        except OSError:
-            return None
+        return processes.health(self.settings, step, timeout_s=2, instance=k)
 
     def owners(self, step: str) -> dict[int, list[int]]:
         """Each live instance of the step and the partition numbers its /health says it owns."""
         out = {}
-        for s, k in self.procs:
+        for s, k in sorted(self.started):
             if s == step:
                 state = self.health(step, k)
                 out[k] = list(state.get("partitions") or []) if state else []
@@ -92,18 +74,14 @@ class Instances:
 
     def tails(self, step: str) -> str:
         return "\n".join(
-            f"--- {step}-{k}\n" + self.log(step, k).read_text()[-1500:] for s, k in self.procs if s == step
+            f"--- {step}-{k}\n" + processes.log_file(self.settings, step, k).read_text()[-1500:]
+            for s, k in sorted(self.started)
+            if s == step
         )
 
     def stop_all(self) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        self.procs.clear()
+        processes.down(self.settings)
+        self.started.clear()
 
 
 def wait_for(check: Callable[[], bool], why: Callable[[], str], timeout_s: float = RESUME_S) -> float:
@@ -148,7 +126,7 @@ def scaled(own_broker: Settings) -> Iterator[tuple[Settings, Instances]]:  # noq
         "ACCORD_API_PORT": str(free_port()),
     }
     instances = Instances(local, env)
-    processes.start(local, "projections", env={**env, "ACCORD_METRICS_PORT": str(local.metrics_port)})
+    processes.start(local, "projections", env=env)
     for step in NAMES:
         for k in range(INSTANCES):
             instances.start(step, k)
@@ -158,7 +136,6 @@ def scaled(own_broker: Settings) -> Iterator[tuple[Settings, Instances]]:  # noq
         yield local, instances
     finally:
         instances.stop_all()
-        processes.down(local)
 
 
 def verify_history(settings: Settings, expected: int) -> None:
@@ -180,7 +157,7 @@ def settle(instances: Instances, settings: Settings) -> None:
     quiet: list[bool] = []
 
     def check() -> bool:
-        states = [instances.health(s, k) for s, k in list(instances.procs)]
+        states = [instances.health(s, k) for s, k in sorted(instances.started)]
         states.append(processes.health(settings, "projections", timeout_s=5))
         quiet.append(all(state is not None and state["lag"] == 0 for state in states))
         time.sleep(1)
@@ -202,7 +179,7 @@ def test_three_instances_per_step_survive_a_kill_of_each_in_turn_and_nothing_is_
                 # The instance owning the most partitions is killed.
                 owners = instances.owners(step)
                 victim = max(owners, key=lambda k: (len(owners[k]), -k))
-                instances.signal(step, victim, signal.SIGKILL)
+                instances.kill(step, victim)
                 failovers[step] = wait_for(
                     covered(instances, step, INSTANCES - 1),
                     lambda step=step: (
@@ -237,8 +214,7 @@ def test_a_rolling_restart_and_a_fourth_instance_under_load_lose_and_double_noth
             # partitions owned again, by all three, after each. (Back within the session timeout,
             # a static member gets its own partitions back without a rebalance: test_group.py.)
             for k in range(INSTANCES):
-                instances.signal("planning", k, signal.SIGTERM)
-                instances.start("planning", k)
+                instances.restart("planning", k)
                 wait_for(covered(instances, "planning", INSTANCES), lambda: instances.tails("planning"))
             # A fourth instance of contact joins under the load and is given a share.
             instances.start("contact", INSTANCES)
