@@ -278,8 +278,16 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """The settings from the environment variables named by each field's alias (os.environ
-        unless `env` is given); an empty variable counts as unset."""
-        return cls(**_Environment(cls, os.environ if env is None else env)())
+        unless `env` is given); an empty variable counts as unset, but for ACCORD_INSTANCE: an
+        empty one (a missing Kubernetes pod-index label) would make every instance number 0,
+        each fencing the others, so it is refused."""
+        source = os.environ if env is None else env
+        if source.get("ACCORD_INSTANCE") == "":
+            raise ValueError(
+                "ACCORD_INSTANCE is set but empty: give each instance of a step its own number "
+                "(0, 1, 2 …), or unset it for a single instance"
+            )
+        return cls(**_Environment(cls, source)())
 
 
 class _Environment(EnvSettingsSource):

@@ -148,3 +148,10 @@ def test_settings_stay_frozen_and_strict() -> None:
         settings.audit_kafka_username = "someone-else"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="extra"):
         Settings.model_validate({"audit_kafka_role": "writer"})
+
+
+def test_an_empty_instance_number_is_refused_not_taken_for_instance_zero() -> None:
+    with pytest.raises(ValueError, match="ACCORD_INSTANCE is set but empty"):
+        Settings.from_env({"ACCORD_INSTANCE": ""})
+    assert Settings.from_env({}).instance == 0
+    assert Settings.from_env({"ACCORD_INSTANCE": "2"}).instance == 2
