@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -22,9 +21,7 @@ from typing import Any
 from bench import baseline, pipeline
 from events.topics import STEP_TOPICS
 from projections import rebuild
-from projections.store import ViewStore
-from services import broker, clients, processes, publish, topics
-from services.privacy import KeyStore
+from services import broker, processes, topics
 from services.settings import ROOT, Settings
 
 DATA = ROOT / ".accord" / "bench"
@@ -50,55 +47,6 @@ def _usage(pid: int) -> tuple[float, float]:
         / 1024
     )
     return cpu, peak
-
-
-def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
-    """Submit at a fixed rate, as a channel does (each customer's name sealed with their key);
-    time from each submission to its case appearing in the views."""
-    run = uuid.uuid4().hex[:6]
-    subs = pipeline.submissions(max(1, int(rate * seconds)), f"L{run}")
-    from services.steps.intake import case_id_for
-
-    sent: dict[str, float] = {}
-    seen: dict[str, float] = {}
-    done = threading.Event()
-
-    def watch() -> None:
-        store = ViewStore.open(settings.data_dir, settings.database_url)
-        wanted = {case_id_for(s) for s in subs}
-        while not done.is_set() and len(seen) < len(wanted):
-            now = time.time()
-            for (case_id,) in store._read(f"SELECT case_id FROM {store.cases} WHERE opened_at >= '2000'"):
-                if case_id in wanted and case_id not in seen:
-                    seen[case_id] = now
-            time.sleep(0.01)
-        store.close()
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    producer = clients.producer(settings, linger_ms=0)
-    keys = KeyStore(settings)
-    started = time.time()
-    for i, sub in enumerate(subs):
-        target = started + i / rate
-        pause = target - time.time()
-        if pause > 0:
-            time.sleep(pause)
-        sent[case_id_for(sub)] = time.time()
-        publish.send(producer, sub, keys)
-        producer.flush()
-    watcher.join(timeout=120)
-    done.set()
-    producer.close()
-    keys.close()
-    lat = sorted((seen[c] - sent[c]) * 1000 for c in seen)
-    return {
-        "rate_per_second": round(rate, 1),
-        "cases": len(subs),
-        "appeared": len(lat),
-        "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
-        "p99_ms": round(lat[int(len(lat) * 0.99)], 1) if lat else None,
-    }
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
@@ -181,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         if not rate:
             raise SystemExit(f"the pipeline closed no case: see the services' logs in {data / 'logs'}")
         _say(f"3/5 submission-to-view latency at 50% and 100% of {rate} cases/s ...")
-        results["latency_50"] = latency(settings, rate * 0.5, args.latency_seconds)
-        results["latency_100"] = latency(settings, rate, args.latency_seconds)
+        results["latency_50"] = pipeline.latency(settings, rate * 0.5, args.latency_seconds)
+        results["latency_100"] = pipeline.latency(settings, rate, args.latency_seconds)
         _say(f"    50%: {results['latency_50']}  100%: {results['latency_100']}")
 
         _say("4/5 projection rebuild and audit verify from offset 0, vs raw consume of the same topics ...")

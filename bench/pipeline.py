@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from kafka import TopicPartition
 
@@ -32,6 +34,7 @@ from events.envelope import Envelope
 from events.facts import LedgerReading
 from events.submission import ComplaintSubmission
 from events.topics import STEP_TOPICS
+from projections.store import ViewStore
 from services import broker, clients, processes, publish, topics
 from services.privacy import KeyStore
 from services.settings import Settings
@@ -164,6 +167,55 @@ def run(settings: Settings, n: int, timeout_s: float) -> dict[str, float]:
         "cases_per_second": round(len(closed) / elapsed, 1),
         "events": events,
         "events_per_second": round(events / elapsed, 1),
+    }
+
+
+def latency(settings: Settings, rate: float, seconds: float) -> dict[str, Any]:
+    """Submit at a fixed rate, as a channel does (each customer's name sealed with their key);
+    time from each submission to its case appearing in the views."""
+    run = uuid.uuid4().hex[:6]
+    subs = submissions(max(1, int(rate * seconds)), f"L{run}")
+    from services.steps.intake import case_id_for
+
+    sent: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        store = ViewStore.open(settings.data_dir, settings.database_url)
+        wanted = {case_id_for(s) for s in subs}
+        while not done.is_set() and len(seen) < len(wanted):
+            now = time.time()
+            for (case_id,) in store._read(f"SELECT case_id FROM {store.cases} WHERE opened_at >= '2000'"):
+                if case_id in wanted and case_id not in seen:
+                    seen[case_id] = now
+            time.sleep(0.01)
+        store.close()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    producer = clients.producer(settings, linger_ms=0)
+    keys = KeyStore(settings)
+    started = time.time()
+    for i, sub in enumerate(subs):
+        target = started + i / rate
+        pause = target - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        sent[case_id_for(sub)] = time.time()
+        publish.send(producer, sub, keys)
+        producer.flush()
+    watcher.join(timeout=120)
+    done.set()
+    producer.close()
+    keys.close()
+    lat = sorted((seen[c] - sent[c]) * 1000 for c in seen)
+    return {
+        "rate_per_second": round(rate, 1),
+        "cases": len(subs),
+        "appeared": len(lat),
+        "p50_ms": round(lat[len(lat) // 2], 1) if lat else None,
+        "p99_ms": round(lat[int(len(lat) * 0.99)], 1) if lat else None,
     }
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,7 @@ class Runner:
         self.units: dict[int | None, Unit] = {}
         self._stores: dict[int | None, StepStore] = {}  # opened on kafka-python's IO thread too
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None  # the relays' transactions, side by side
         self.lag = 0  # records behind the ends of the owned input partitions, as last measured
 
     def number(self, tp: TopicPartition) -> int | None:
@@ -129,21 +131,25 @@ class Runner:
         grouped: dict[int | None, set[TopicPartition]] = defaultdict(set)
         for tp in partitions:
             grouped[self.number(tp)].add(tp)
+        opened: list[Unit] = []
         for number, tps in sorted(grouped.items(), key=lambda item: -1 if item[0] is None else item[0]):
             unit = self.units.get(number)
             if unit is None:
                 unit = self.units[number] = self.new_unit(number, self._store(number))
-                self._open(unit)
+                opened.append(unit)
             unit.partitions |= tps
             names = [f"{tp.topic}:{tp.partition}" for tp in sorted(unit.partitions)]
             read_before = [name for name in names if unit.processor.store.position(name) is not None]
             unit.processor.watermark.assign(names, read_before)
+        self._each(opened, self._open)  # each relay's producer fences its partition's previous owner
+        for unit in opened:
+            unit.processor.rebuild_timers(self.liveness.beat)
         self._owned_changed()
 
     def _open(self, unit: Unit) -> None:
-        """A partition number this instance now owns: its relay first (its producer fences the
-        previous owner's and publishes what that one recorded but had not published), then its
-        timers from its store."""
+        """A partition number this instance now owns: its relay (its producer fences the
+        previous owner's, and publishes what that one recorded but had not published); its
+        timers are rebuilt from its store next, on the loop's thread."""
         processor = unit.processor
         processor.caught_up = self._caught_up
         if self.table is not None:
@@ -155,7 +161,6 @@ class Runner:
         published = unit.relay.publish()
         if published:
             log.info("%s%s: published %d message(s) recorded before", self.name, _label(unit), published)
-        processor.rebuild_timers(self.liveness.beat)
 
     def _revoked(self, partitions: Partitions) -> None:
         """Partitions this instance no longer owns: the input in hand is finished (this runs
@@ -186,6 +191,20 @@ class Runner:
             relay.publish()  # hand over nothing unpublished (a fenced producer just fails here)
         with contextlib.suppress(KafkaError):
             relay.close()
+
+    def _each(self, units: list[Unit], action: Callable[[Unit], None]) -> None:
+        """`action` on each unit, at once when there are several (each touches only its own
+        store and producer); an exception is raised here, on the loop's thread."""
+        if len(units) <= 1:
+            for unit in units:
+                action(unit)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.settings.partitions, thread_name_prefix=self.name
+            )
+        for done in [self._pool.submit(action, unit) for unit in units]:
+            done.result()
 
     def _owned_changed(self) -> None:
         numbers = sorted({tp.partition for unit in self.units.values() for tp in unit.partitions})
@@ -269,14 +288,10 @@ class Runner:
                     self._count_timers()
                     self._report_lag()
                     last_tick = time.monotonic()
-                backlog = 0
-                for unit in list(self.units.values()):
-                    relay = unit.relay
-                    if relay is None:
-                        continue
-                    if relay.backlog() or relay.producer is None:
-                        relay.publish()  # progress is counted per message (_published)
-                    backlog += relay.backlog()
+                # Each partition's relay publishes in a Kafka transaction of its own (its own
+                # transactional id): their round trips overlap (progress is counted per message).
+                self._each([u for u in self.units.values() if _due(u.relay)], _publish)
+                backlog = sum(u.relay.backlog() for u in self.units.values() if u.relay is not None)
                 metrics.BACKLOG.labels(self.name).set(backlog)
                 self.liveness.waiting(self.lag + backlog)
                 if offsets:
@@ -313,12 +328,25 @@ class Runner:
         if self.table is not None:
             with contextlib.suppress(KafkaError):
                 self.table.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         with self._lock:
             stores, self._stores = list(self._stores.values()), {}
         for store in stores:
             with contextlib.suppress(Exception):
                 store.close()
         self.units.clear()
+
+
+def _due(relay: Relay | None) -> bool:
+    """A relay with something to publish, or one to reconnect (it knows its own back-off)."""
+    return relay is not None and (relay.producer is None or relay.backlog() > 0)
+
+
+def _publish(unit: Unit) -> None:
+    if unit.relay is not None:
+        unit.relay.publish()
 
 
 def _label(unit: Unit) -> str:
