@@ -19,12 +19,15 @@ import signal
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from kafka import TopicPartition
 
 from bench import pipeline
+from events.codec import decode
+from events.envelope import Envelope
 from events.topics import event_topic
 from services import broker, clients, processes, publish, topics
 from services.privacy import KeyStore
@@ -101,10 +104,15 @@ class Steady:
 
 def failover(settings: Settings, count: int) -> dict[str, Any]:
     """Under a steady load, SIGKILL the instance of VICTIM_STEP that owns partition 0; time to
-    the first event on that partition of the step's topic (published by the new owner), and to
-    every partition owned again."""
+    the first event on that partition of the step's topic decided after the kill (so by the
+    new owner: what the victim left open is aborted, never read), and to every partition owned
+    again."""
     topic = TopicPartition(event_topic(VICTIM_STEP).name, 0)
-    reader = clients.consumer(settings, client_id="bench-failover")
+    reader = clients.consumer(settings, client_id="bench-failover", isolation_level="read_committed")
+    reader.assign([topic])
+    reader.seek_to_end(topic)
+    reader.position(topic)
+    first_event = owned_again = None
     try:
         with Steady(settings, rate=20):
             time.sleep(5)
@@ -112,18 +120,17 @@ def failover(settings: Settings, count: int) -> dict[str, Any]:
             victim = next(k for k, numbers in owners.items() if 0 in numbers)
             pid = processes.running(settings, VICTIM_STEP, victim)
             assert pid is not None
-            end = reader.end_offsets([topic])[topic]
-            killed = time.monotonic()
+            killed, killed_at = time.monotonic(), datetime.now(UTC)
             os.kill(pid, signal.SIGKILL)
-            first_event = owned_again = None
             while time.monotonic() - killed < 120 and (first_event is None or owned_again is None):
-                if first_event is None and reader.end_offsets([topic])[topic] > end:
-                    first_event = time.monotonic() - killed
+                for records in reader.poll(timeout_ms=100).values():
+                    for record in records:
+                        if first_event is None and decode(Envelope, record.value).occurred_at > killed_at:
+                            first_event = time.monotonic() - killed
                 if owned_again is None:
                     live = {k: v for k, v in _owners(settings, VICTIM_STEP, count).items() if k != victim}
                     if sorted(n for v in live.values() for n in v) == list(range(settings.partitions)):
                         owned_again = time.monotonic() - killed
-                time.sleep(0.1)
     finally:
         reader.close()
     return {

@@ -152,6 +152,17 @@ def verify_history(settings: Settings, expected: int) -> None:
     assert gaps == {}, f"sequences with a gap or out of order: {list(gaps.items())[:5]}"
 
 
+def verify_everything(settings: Settings, expected: int) -> None:
+    """The verifier, once nothing is left to consume or publish: the history (verify_history),
+    `audit verify` (links, and every event against its store), and a rebuild of the views
+    equal to the live ones."""
+    verify_history(settings, expected)
+    verdict = audit.verify(settings)
+    assert verdict.ok, "\n".join(str(f) for f in verdict.findings[:20])
+    assert verdict.events > 0
+    assert rebuild(settings, log=lambda _: None), "a rebuild of the views differs from the live ones"
+
+
 def settle(instances: Instances, settings: Settings) -> None:
     """Nothing left to consume or publish anywhere, three checks in a row."""
     quiet: list[bool] = []
@@ -196,10 +207,7 @@ def test_three_instances_per_step_survive_a_kill_of_each_in_turn_and_nothing_is_
     finally:
         watcher.close()
     settle(instances, settings)
-    verify_history(settings, expected=2 * len(load.acked))
-    verdict = audit.verify(settings)
-    assert verdict.ok, "\n".join(str(f) for f in verdict.findings[:20])
-    assert rebuild(settings, log=lambda _: None), "a rebuild of the views differs from the live ones"
+    verify_everything(settings, expected=2 * len(load.acked))
 
 
 def test_a_rolling_restart_and_a_fourth_instance_under_load_lose_and_double_nothing(
@@ -224,7 +232,4 @@ def test_a_rolling_restart_and_a_fourth_instance_under_load_lose_and_double_noth
     finally:
         watcher.close()
     settle(instances, settings)
-    verify_history(settings, expected=2 * len(load.acked))
-    verdict = audit.verify(settings)
-    assert verdict.ok, "\n".join(str(f) for f in verdict.findings[:20])
-    assert rebuild(settings, log=lambda _: None), "a rebuild of the views differs from the live ones"
+    verify_everything(settings, expected=2 * len(load.acked))
