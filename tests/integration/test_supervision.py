@@ -12,13 +12,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from services import processes, topics
 from services.settings import Settings
 from tests.integration.conftest import free_ports
+from tests.integration.test_outage import own_broker  # noqa: F401
 
 
 def until(what: Callable[[], object], timeout_s: float, message: str) -> object:
@@ -30,11 +30,13 @@ def until(what: Callable[[], object], timeout_s: float, message: str) -> object:
 
 
 @pytest.fixture
-def watched(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, list[str]]]:
+def watched(own_broker: Settings) -> Iterator[tuple[Settings, list[str]]]:  # noqa: F811
     """Intake's two instances under a watcher that looks every second, as `accord up
-    --instances intake=2 --watch 1` runs them; everything it started is stopped afterwards."""
-    topics.create(settings)
-    local = settings.model_copy(update={"data_dir": tmp_path, "metrics_port": free_ports(110, start=25400)})
+    --instances intake=2 --watch 1` runs them; everything it started is stopped afterwards.
+    On a broker of its own: on the suite's, they would join the group of the suite's running
+    intake (as `accord-intake-0`, fencing it) and share out its partitions."""
+    topics.create(own_broker)
+    local = own_broker.model_copy(update={"metrics_port": free_ports(110, start=25400)})
     heard: list[str] = []
     stop = threading.Event()
     watcher = threading.Thread(
