@@ -1,8 +1,9 @@
 """`make bench`: Accord against the raw Kafka baseline, on its own broker, in one run; prints
 one table and writes .accord/bench/results.json. See BENCHMARKS.md.
 
-    python -m bench            # the sizes of BENCHMARKS.md (BENCH_* variables)
-    python -m bench --smoke    # every stage at tiny sizes: that it runs, not how fast"""
+    python -m bench                    # the sizes of BENCHMARKS.md (BENCH_* variables)
+    python -m bench --smoke            # every stage at tiny sizes: that it runs, not how fast
+    python -m bench --history 1000000  # and rebuild and verify over a long history (BENCH_HISTORY)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import baseline, pipeline
+from bench import baseline, history, pipeline
 from events.topics import STEP_TOPICS
 from projections import rebuild
 from services import broker, processes, topics
@@ -26,7 +27,7 @@ from services.settings import ROOT, Settings
 
 DATA = ROOT / ".accord" / "bench"
 # The smoke run (`--smoke`, run by the test suite): every stage, at sizes that take seconds.
-SMOKE = {"cases": 6, "messages": 300, "memory_cases": "200,400", "latency_seconds": 3.0}
+SMOKE = {"cases": 6, "messages": 300, "memory_cases": "200,400", "latency_seconds": 3.0, "history": 2000}
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -60,6 +61,12 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-seconds", type=float, help="length of each latency run (BENCH_LATENCY_SECONDS, 20)"
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        help="events in the long history that rebuild and verify are timed over, on a broker of its "
+        "own (BENCH_HISTORY, 0 = no such stage; 1,000,000 takes about 7 minutes)",
+    )
     args = parser.parse_args(argv)
     env = os.environ.get
     defaults = (
@@ -70,6 +77,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
             "messages": int(env("BENCH_MESSAGES", "20000")),
             "memory_cases": env("BENCH_MEMORY_CASES", "10000,100000"),
             "latency_seconds": float(env("BENCH_LATENCY_SECONDS", "20")),
+            "history": int(env("BENCH_HISTORY", "0")),
         }
     )
     for name, value in defaults.items():
@@ -134,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"    50%: {results['latency_50']}  100%: {results['latency_100']}")
 
         _say("4/5 projection rebuild and audit verify from offset 0, vs raw consume of the same topics ...")
-        raw = [baseline.raw_consume(settings, t.name) for t in STEP_TOPICS.values()]
-        raw_rate = sum(r["records"] for r in raw) / sum(r["seconds"] for r in raw)
+        raw_rate = baseline.raw_consume_all(settings, [t.name for t in STEP_TOPICS.values()])[
+            "records_per_second"
+        ]
         lines: list[str] = []
         started = time.perf_counter()
         rebuild.rebuild(settings, log=lines.append)
@@ -160,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             "problems": len(verdict.findings),
         }
         _say(f"    audit verify: {results['verify']}")
+        # The closed cases of this run are what a long history is cloned from.
+        templates = history.templates(settings) if args.history else []
     finally:
         processes.down(settings)
         broker.stop(settings, log=_say)
@@ -175,9 +186,41 @@ def main(argv: list[str] | None = None) -> int:
     results["memory"] = json.loads(done.stdout.strip().splitlines()[-1])
     _say(f"    {results['memory']}")
 
+    if args.history:
+        _say(f"and a long history: {args.history:,} events cloned from {len(templates)} closed cases ...")
+        results["history"] = long_history(settings, templates, args.history, data / "history")
+        _say(f"    {results['history']}")
+
     (data / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
     return 0
+
+
+def long_history(
+    settings: Settings, templates: list[history.Template], events: int, data: Path
+) -> dict[str, Any]:
+    """On a broker of its own (fresh topics, no step stores): write the history, then time raw
+    consume of the step topics, a rebuild and a verify of them, each in a process of its own."""
+    settings = settings.model_copy(update={"data_dir": data})
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "ACCORD_DATA_DIR": str(data)}
+    broker.start(settings, log=_say)
+    try:
+        topics.create(settings)
+        out: dict[str, Any] = {"written": history.write(settings, templates, events)}
+        out["raw_consume"] = baseline.raw_consume_all(settings, [t.name for t in STEP_TOPICS.values()])
+        for stage in ("rebuild", "verify"):
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.history", stage],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+                env=env,
+            )
+            out[stage] = json.loads(done.stdout.strip().splitlines()[-1])
+        return out
+    finally:
+        broker.stop(settings, log=_say)
 
 
 def print_table(r: dict[str, Any]) -> None:
@@ -225,6 +268,27 @@ def print_table(r: dict[str, Any]) -> None:
             "",
         ),
     ]
+    if "history" in r:
+        h = r["history"]
+        raw = h["raw_consume"]["records_per_second"]
+        rows += [
+            (
+                f"long history: raw consume of {h['raw_consume']['records']:,} records",
+                f"{raw:,.0f} rec/s",
+                f"written at {h['written']['records_per_second']:,.0f} rec/s, "
+                f"{h['written']['cases']:,} cases ({h['rebuild']['cases']:,} rebuilt)",
+            ),
+            *(
+                (
+                    f"long history: {what}",
+                    f"{h[what]['events_per_second']:,.0f} events/s",
+                    f"{100 * h[what]['events_per_second'] / raw:.1f}% of raw consume; "
+                    f"{h[what]['events']:,} events in {h[what]['seconds']} s; "
+                    f"peak RSS {h[what]['peak_rss_mib']} MiB",
+                )
+                for what in ("rebuild", "verify")
+            ),
+        ]
     rows += [
         (f"  {name} CPU / peak RSS", f"{u['cpu_percent']}%", f"{u['peak_rss_mib']} MiB")
         for name, u in r["services"].items()

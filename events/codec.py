@@ -6,14 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import ValidationError
 
+from events import registry
 from events.base import RECEIVED_AT, Message
 from events.commands import CommandEnvelope
-from events.envelope import Envelope
+from events.envelope import EVENT_TYPES, Envelope
+from events.identity import submission_uuid
 from events.submission import ComplaintSubmission
 from events.upcasters import UPCASTERS, Upcasters
 
@@ -40,6 +44,86 @@ def encode(message: Message) -> bytes:
 def content_hash(data: bytes) -> str:
     """SHA-256 of a message's bytes as they sit on the topic; the unit of hash links."""
     return hashlib.sha256(data).hexdigest()
+
+
+# -- reading history fast: plain data, no models ----------------------------------------------
+# Replaying years of history (a projection rebuild, `accord audit verify`) is bound by decoding:
+# building and validating a pydantic envelope costs several times what Kafka takes to deliver
+# the record. Events on the step topics were validated and encoded by this codec when their
+# step recorded them (and verify compares their bytes with the step's own record), so the
+# readers of history parse them as plain JSON data instead.
+
+
+def envelope_data(data: bytes | None) -> dict[str, Any]:
+    """An event's envelope as plain JSON data, exactly what `decode(Envelope, data)` would dump
+    (`model_dump(mode="json")`): parsed once, without building models when the event is of its
+    type's current version; an older version (or a shape that is not an envelope) goes through
+    `decode`, which upcasts it or raises DecodeError."""
+    try:
+        raw = orjson.loads(data or b"")
+    except orjson.JSONDecodeError:
+        raise DecodeError("not valid JSON") from None
+    event = raw.get("event") if isinstance(raw, dict) else None
+    if (
+        isinstance(event, dict)
+        and raw.keys() == _ENVELOPE_FIELDS
+        and _CURRENT.get(str(event.get("type"))) == event.get("schema_version")
+    ):
+        return raw  # type: ignore[no-any-return]
+    return decode(Envelope, data).model_dump(mode="json")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What a hash chain needs of an event (the envelope's own field names, so checks read an
+    Envelope or a Link alike): who, which case, where in the step's sequence, and its links."""
+
+    event_id: str
+    case_id: str
+    step: str
+    sequence: int
+    prev_hash: str | None
+    causation_id: str | None
+    cause_hash: str | None
+
+
+def link(data: bytes | None) -> Link:
+    """The chain fields of an event's bytes, without building the envelope; DecodeError when
+    they are missing or of the wrong kind (a full `decode` would find more wrong with them)."""
+    try:
+        raw = orjson.loads(data or b"")
+    except orjson.JSONDecodeError:
+        raise DecodeError("not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise DecodeError("expected a JSON object for an event")
+    fields: dict[str, Any] = {name: raw.get(name) for name in Link.__slots__}
+    for name in ("event_id", "case_id", "step"):
+        if not isinstance(fields[name], str):
+            raise DecodeError(f"invalid event: {name}: field required", name)
+    sequence = fields["sequence"]
+    if type(sequence) is not int or sequence < 1:
+        raise DecodeError("invalid event: sequence: not a positive integer", "sequence")
+    for name in ("prev_hash", "causation_id", "cause_hash"):
+        if not isinstance(fields[name], str | None):
+            raise DecodeError(f"invalid event: {name}: not a string", name)
+    return Link(**fields)
+
+
+def input_id(model: type[Message], data: bytes | None) -> str | None:
+    """The id of a channel's submission or a command, from its bytes (None: not one)."""
+    try:
+        raw = orjson.loads(data or b"")
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    if model is CommandEnvelope:
+        value = raw.get("command_id")
+        return value if isinstance(value, str) else None
+    channel, sid = raw.get("channel"), raw.get("submission_id")
+    if not (isinstance(channel, str) and isinstance(sid, str)):
+        return None
+    return str(submission_uuid(channel, sid))
 
 
 def headers_for(message: Message) -> Headers:
@@ -119,6 +203,19 @@ def _upcast(model: type[Message], raw: Any, upcasters: Upcasters) -> Any:
 
 
 _INNER_FIELD: dict[type[Message], str] = {Envelope: "event", CommandEnvelope: "command"}
+_ENVELOPE_FIELDS = Envelope.model_fields.keys()
+
+
+# Each registered event type's current schema version (older ones are upcast by `decode`).
+_CURRENT: dict[str, int] = {}
+
+
+def _versions() -> None:
+    _CURRENT.clear()
+    _CURRENT.update({name: m.model_fields["schema_version"].default for name, m in EVENT_TYPES.items()})
+
+
+registry.on_change(_versions)
 _KIND = {Envelope: "event", CommandEnvelope: "command", ComplaintSubmission: "submission"}
 
 

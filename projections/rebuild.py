@@ -38,7 +38,12 @@ def rebuild(settings: Settings, *, replace: bool = False, log: Callable[[str], N
         total = sum(until.values())
         log(f"rebuilding the case views from offset 0: {total} records on {len(until)} partitions")
         started = time.monotonic()
-        projector.catch_up(until, progress=lambda done: _bar(min(done, total), total, started))
+        projector.replay(
+            until,
+            lambda done: _bar(min(done, total), total, started),
+            keep_events=replace,
+        )
+        scratch = projector.store  # the same store, unless the replay had to start it again
         elapsed = time.monotonic() - started
         sys.stderr.write("\n")
         projector.close()
@@ -82,3 +87,4 @@ def _replace(live: ViewStore, scratch: ViewStore, until: dict[TopicPartition, in
     live.drop()
     fresh = ViewStore(live.conn, live.dialect, "proj")
     fresh.save(views, {(tp.topic, tp.partition): off for tp, off in until.items()})
+    fresh.adopt_events(scratch)  # what the projection refolds a case from when an earlier event turns up

@@ -65,6 +65,7 @@ class ViewStore:
         self.conn = conn
         self.dialect = dialect
         self.p = "?" if dialect == "sqlite" else "%s"
+        self.prefix = prefix
         self.cases = f"{prefix}_cases"
         self.positions_table = f"{prefix}_positions"
         self.events_table = f"{prefix}_events"
@@ -132,12 +133,13 @@ class ViewStore:
         rows = self._read(f"SELECT data FROM {self.cases} WHERE case_id = {self.p}", [case_id])
         return json.loads(rows[0][0]) if rows else None
 
-    def events(self, case_id: str) -> list[str]:
-        """The stored event bytes (as text) of a case, in canonical order."""
+    def events(self, case_id: str) -> list[tuple[str, str]]:
+        """The stored events of a case, (sort key, bytes as text), in canonical order."""
         return [
-            r[0]
+            (r[0], r[1])
             for r in self._read(
-                f"SELECT data FROM {self.events_table} WHERE case_id = {self.p} ORDER BY sort_key", [case_id]
+                f"SELECT sort_key, data FROM {self.events_table} WHERE case_id = {self.p} ORDER BY sort_key",
+                [case_id],
             )
         ]
 
@@ -153,25 +155,34 @@ class ViewStore:
         marks = ", ".join([p] * (len(COLUMNS) + 2))
         updates = ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS, "data"))
         with self._tx() as cur:
-            for case_id, view in views.items():
-                cur.execute(
+            if views:
+                cur.executemany(
                     f"INSERT INTO {self.cases} (case_id, {names}, data) VALUES ({marks}) "
                     f"ON CONFLICT (case_id) DO UPDATE SET {updates}",
-                    (case_id, *_columns(view), canonical(view)),
+                    [(case_id, *_columns(view), canonical(view)) for case_id, view in views.items()],
                 )
-            for case_id, key, data in events:
-                cur.execute(
+            if events:
+                cur.executemany(
                     f"INSERT INTO {self.events_table} (case_id, sort_key, data) VALUES ({p}, {p}, {p}) "
                     "ON CONFLICT (case_id, sort_key) DO NOTHING",
-                    (case_id, key, data),
+                    events,
                 )
-            for (topic, part), offset in positions.items():
-                cur.execute(
+            if positions:
+                cur.executemany(
                     f"INSERT INTO {self.positions_table} (topic, part, next_offset) "
                     f"VALUES ({p}, {p}, {p}) ON CONFLICT (topic, part) "
                     "DO UPDATE SET next_offset = excluded.next_offset",
-                    (topic, part, offset),
+                    [(topic, part, offset) for (topic, part), offset in positions.items()],
                 )
+
+    def adopt_events(self, other: ViewStore) -> None:
+        """Take every event of another store of the same database (a rebuild's, replacing this one's)."""
+        with self._tx() as cur:
+            cur.execute(
+                f"INSERT INTO {self.events_table} (case_id, sort_key, data) "
+                f"SELECT case_id, sort_key, data FROM {other.events_table} "
+                "ON CONFLICT (case_id, sort_key) DO NOTHING"
+            )
 
     def positions(self) -> dict[tuple[str, int], int]:
         return {

@@ -10,12 +10,13 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from kafka import TopicPartition
 
-from events.codec import DecodeError, decode
+from events.codec import DecodeError, decode, link
 from events.envelope import Envelope
 from events.facts import REFERENCE_KEY
 from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED, event_topic
@@ -111,24 +112,37 @@ def verify(
     # How far each relay had published is read before the topics: whatever it had committed
     # is on the topics when they are read, even while the services go on publishing.
     stores: list[tuple[str, StepStore, int]] = []
-    if check_stores:
-        for step in NAMES:
-            try:
-                for number in StepStore.existing(step, settings.data_dir, settings.database_url):
-                    store = StepStore.open(step, settings.data_dir, settings.database_url, number)
-                    stores.append((step, store, _published(settings, store, step)))
-            except Exception as exc:  # noqa: BLE001 - a store that cannot be opened is a finding
-                found.append(Finding(f"store cannot be read: {exc}", step=step))
-                continue
-    copies = check_topics(read(settings, topics, progress), verdict)
-    recorded: dict[str, dict[str, bytes]] = {}  # per step, across its stores (one per partition)
-    for step, store, published in stores:
-        recorded.setdefault(step, {}).update(_recorded(store, published))
+    with ThreadPoolExecutor(8) as pool:
+        if check_stores:
+            # A store per partition number: each opened and its relay's position asked for at once.
+            for step, opened in zip(NAMES, pool.map(lambda s: _stores(settings, s), NAMES), strict=True):
+                if isinstance(opened, Exception):  # a store that cannot be opened is a finding
+                    found.append(Finding(f"store cannot be read: {opened}", step=step))
+                else:
+                    stores.extend((step, store, published) for store, published in opened)
+        # The stores are read while the topics are (SQLite and the network wait outside the GIL).
+        reading = [(step, pool.submit(_recorded, store, published)) for step, store, published in stores]
+        copies = check_topics(read(settings, topics, progress), verdict)
+        recorded: dict[str, dict[str, bytes]] = {}  # per step, across its stores (one per partition)
+        for step, future in reading:
+            recorded.setdefault(step, {}).update(future.result())
     for step, events in recorded.items():
         verdict.stored += len(events)
         check_recorded(step, events, copies, found)
     verdict.seconds = round(time.perf_counter() - started, 2)
     return verdict
+
+
+def _stores(settings: Settings, step: str) -> list[tuple[StepStore, int]] | Exception:
+    """The step's stores, each with how far its relay has published; or why they cannot be read."""
+    try:
+        out = []
+        for number in StepStore.existing(step, settings.data_dir, settings.database_url):
+            store = StepStore.open(step, settings.data_dir, settings.database_url, number)
+            out.append((store, _published(settings, store, step)))
+        return out
+    except Exception as exc:  # noqa: BLE001 - reported as a finding by the caller
+        return exc
 
 
 def _recorded(store: StepStore, published: int) -> dict[str, bytes]:
@@ -141,8 +155,7 @@ def _recorded(store: StepStore, published: int) -> dict[str, bytes]:
             break
         for note in batch:
             if note.topic.startswith(EMIT + "|"):
-                e = decode(Envelope, note.state)
-                recorded[str(e.event_id)] = note.state
+                recorded[link(note.state).event_id] = note.state
         after = batch[-1].id
     return recorded
 

@@ -102,9 +102,9 @@ def check(manifest: dict[str, Any], files: dict[str, bytes]) -> Verdict:
         chain.sort(key=lambda copy: copy.envelope.sequence)
         check_chain(chain, found, meta["first_sequence"], meta["anchor_prev_hash"])
         head = chain[-1]
-        if (head.envelope.sequence, content_hash(head.value)) != (meta["head_sequence"], meta["head_hash"]):
+        if (head.envelope.sequence, head.digest) != (meta["head_sequence"], meta["head_hash"]):
             found.append(Finding("chain head differs from chains.json", case_id=case_id, step=step))
-    envelopes = [copy.envelope for copy in copies.values()]
+    envelopes = [copy.envelope for copy in copies.values() if isinstance(copy.envelope, Envelope)]
     if views_checksum(envelopes) != json.loads(files["projections.json"]):
         found.append(
             Finding(

@@ -5,16 +5,14 @@ topics) and `verify --bundle` (a bundle, offline) run them."""
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from events.codec import DecodeError, content_hash, decode
+from events.codec import DecodeError, Link, content_hash, input_id, link
 from events.commands import CommandEnvelope
 from events.envelope import Envelope
-from events.identity import submission_id
 from events.submission import ComplaintSubmission
 from events.topics import COMMANDS, STEP_TOPICS, SUBMITTED
 
@@ -22,7 +20,7 @@ if TYPE_CHECKING:  # records are plain data; nothing here reads Kafka
     from services.clients import Record
 
 
-@dataclass
+@dataclass(slots=True)  # one per event read while verifying: kept small
 class Finding:
     problem: str
     topic: str | None = None
@@ -58,13 +56,21 @@ class Verdict:
         return not self.findings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Copy:
-    """One event as found: where (a topic position, or a bundle line), its bytes, decoded."""
+    """One event as found: where (a topic position, or a bundle line), its bytes, what the
+    checks read of it (its chain fields: a Link read from the bytes, or the whole Envelope), and
+    the SHA-256 of the bytes, which is all the checks compare. Verifying the topics keeps only
+    the digest (`value` empty), so a long history is not held in memory twice."""
 
     where: Finding
     value: bytes
-    envelope: Envelope
+    envelope: Envelope | Link
+    digest: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.digest:
+            object.__setattr__(self, "digest", content_hash(self.value))
 
 
 def first_copies(copies: Iterable[Copy], found: list[Finding]) -> dict[str, Copy]:
@@ -78,7 +84,7 @@ def first_copies(copies: Iterable[Copy], found: list[Finding]) -> dict[str, Copy
         if original is None:
             first[key] = copy
             continue
-        if original.value == copy.value:
+        if original.digest == copy.digest:
             problem = (
                 f"a duplicate copy of the event at {original.where.position} (same event id, "
                 "same bytes): an old event was produced again onto the topic"
@@ -107,26 +113,31 @@ def check_chain(
     expected_prev, previous = anchor, None
     for expected, copy in enumerate(chain, start=first_sequence):
         e = copy.envelope
-        located = replace(copy.where, case_id=e.case_id, step=e.step, event_id=str(e.event_id))
         if e.sequence != expected:
             found.append(
-                replace(
-                    located,
-                    problem=f"sequence {e.sequence} where {expected} was expected (an event is "
-                    "missing or was injected)",
+                _located(
+                    copy,
+                    f"sequence {e.sequence} where {expected} was expected "
+                    "(an event is missing or was injected)",
                 )
             )
         if e.prev_hash != expected_prev:
             found.append(
-                replace(
-                    located,
-                    problem="hash link to the step's previous event for the case is broken "
+                _located(
+                    copy,
+                    "hash link to the step's previous event for the case is broken "
                     "(that event was modified, deleted or this one injected)",
                 )
             )
         if previous is not None and _place(copy.where) < _place(previous.where):
-            found.append(replace(located, problem="out of order: it sits before the event it follows"))
-        expected_prev, previous = content_hash(copy.value), copy
+            found.append(_located(copy, "out of order: it sits before the event it follows"))
+        expected_prev, previous = copy.digest, copy
+
+
+def _located(copy: Copy, problem: str) -> Finding:
+    """A finding about this copy, where it sits (made only when there is one)."""
+    e = copy.envelope
+    return replace(copy.where, problem=problem, case_id=e.case_id, step=e.step, event_id=str(e.event_id))
 
 
 def _place(where: Finding) -> tuple[int, int]:
@@ -142,33 +153,33 @@ def check_topics(records: Iterable[Record], verdict: Verdict) -> dict[str, Copy]
 
     def events() -> Iterator[Copy]:
         """The step topics' events; on the way, the hashes of the submissions and commands."""
+        # Only the fields the checks need are read from the bytes: a step's events are held to
+        # what the step recorded byte for byte (check_recorded), and every hash is of the bytes.
+        topic_of = {step: topic.name for step, topic in STEP_TOPICS.items()}
         for record in records:
-            if record.topic == SUBMITTED.name:
-                with contextlib.suppress(DecodeError):  # a rejected input was never accepted
-                    accepted = decode(ComplaintSubmission, record.value)
-                    inputs[str(submission_id(accepted))] = content_hash(record.value)
-                continue
-            if record.topic == COMMANDS.name:
-                with contextlib.suppress(DecodeError):
-                    inputs[str(decode(CommandEnvelope, record.value).command_id)] = content_hash(record.value)
+            if record.topic in (SUBMITTED.name, COMMANDS.name):
+                model = ComplaintSubmission if record.topic == SUBMITTED.name else CommandEnvelope
+                key = input_id(model, record.value)
+                if key is not None:  # bytes that name no input were never accepted as one
+                    inputs[key] = content_hash(record.value)
                 continue
             verdict.events += 1
             where = Finding("", record.topic, record.partition, record.offset)
             try:
-                e = decode(Envelope, record.value)
+                e = link(record.value)
             except DecodeError as exc:
                 found.append(replace(where, problem=f"not a valid event ({exc.reason})"))
                 continue
-            if STEP_TOPICS[e.step].name != record.topic:
+            if topic_of.get(e.step) != record.topic:
                 found.append(
                     replace(where, problem=f"event of step {e.step} on the wrong topic", case_id=e.case_id)
                 )
-            yield Copy(where, record.value, e)
+            yield Copy(where, b"", e, content_hash(record.value))
 
     copies = first_copies(events(), found)
     chains: dict[tuple[str, str], list[Copy]] = defaultdict(list)
     for key, copy in copies.items():
-        inputs[key] = content_hash(copy.value)
+        inputs[key] = copy.digest
         chains[(copy.envelope.step, copy.envelope.case_id)].append(copy)
     verdict.chains = len(chains)
     for chain in chains.values():
@@ -183,15 +194,12 @@ def check_causes(chain: list[Copy], inputs: dict[str, str], found: list[Finding]
     any event, command or submission -> the SHA-256 of its bytes)."""
     for copy in chain:
         e = copy.envelope
-        located = replace(copy.where, case_id=e.case_id, step=e.step, event_id=str(e.event_id))
         if e.causation_id is not None and e.cause_hash is not None:
             cause = inputs.get(str(e.causation_id))
             if cause is None:
-                found.append(replace(located, problem="the input it names as its cause is on no topic"))
+                found.append(_located(copy, "the input it names as its cause is on no topic"))
             elif cause != e.cause_hash:
-                found.append(
-                    replace(located, problem="hash of its cause does not match (the cause was modified)")
-                )
+                found.append(_located(copy, "hash of its cause does not match (the cause was modified)"))
 
 
 def check_recorded(
@@ -201,22 +209,21 @@ def check_recorded(
     what the step recorded in its own store, up to what its relay has published (`recorded`)."""
     for event_id, data in recorded.items():
         if event_id not in copies:
-            e = decode(Envelope, data)
             found.append(
                 Finding(
                     "recorded by the step but missing from its topic (deleted)",
                     step=step,
-                    case_id=e.case_id,
+                    case_id=link(data).case_id,
                     event_id=event_id,
                 )
             )
     for event_id, copy in copies.items():
-        e, value = copy.envelope, copy.value
+        e = copy.envelope
         if e.step != step:
             continue
         if event_id not in recorded:
             problem = "on the topic but never recorded by its step (forged or injected)"
-        elif recorded[event_id] != value:
+        elif content_hash(recorded[event_id]) != copy.digest:
             problem = "differs from what its step recorded (modified)"
         else:
             continue

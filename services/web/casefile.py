@@ -43,7 +43,7 @@ def load(store: ViewStore, case_id: str, lang: str = "en") -> CaseFile | None:
     if view is None:
         return None
     out = CaseFile(view=view, version=f"{view.get('last_key', '')}|{len(view.get('events', []))}")
-    for raw in store.events(case_id):
+    for _, raw in store.events(case_id):
         try:
             envelope = decode(Envelope, raw.encode())
         except DecodeError:  # stored by the projector, so valid; a newer type we cannot read yet

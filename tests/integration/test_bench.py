@@ -21,6 +21,8 @@ TABLE = [
     "projection rebuild",
     "audit verify",
     "intake RSS after 200 / 400 cases",
+    "long history: rebuild",
+    "long history: verify",
     "projections CPU / peak RSS",
 ]
 
@@ -51,5 +53,7 @@ def test_every_stage_of_the_benchmark_runs_and_prints_its_figures(tmp_path) -> N
         assert any(ch.isdigit() for ch in figures) and "None" not in figures, (row, done.stdout[-3000:])
     results = json.loads((tmp_path / "bench" / "results.json").read_text())
     assert set(results) >= {"relay_chain", "raw_consume", "pipeline", "latency_50", "latency_100"}
-    assert set(results) >= {"rebuild", "verify", "memory", "services"}
+    assert set(results) >= {"rebuild", "verify", "memory", "services", "history"}
+    assert results["history"]["verify"]["problems"] == 0
+    assert results["history"]["rebuild"]["cases"] == results["history"]["written"]["cases"]
     assert results["pipeline"]["closed"] == results["pipeline"]["cases"] > 0
