@@ -99,6 +99,15 @@ def step_runner(step: str, settings: Settings, liveness: Liveness | None = None)
     """A step instance as a process: the consumer loop, which builds a processor over its store
     and a relay to Kafka for each partition number the group gives it."""
     spec = registry.spec(step)
+    if None in StepStore.existing(spec.name, settings.data_dir, settings.database_url):
+        # A store from before the scale-out runtime holds every partition's streams and
+        # positions: the per-partition stores would start empty and decide everything again.
+        raise RuntimeError(
+            f"{spec.name}: {settings.data_dir / 'steps'} (or the database) holds this step's single "
+            "store from before stores were kept per partition; this version cannot take it over "
+            "yet (no migration exists). Run this version on a new data directory and a new broker, "
+            "or keep the previous version for this installation."
+        )
     sealer = KeyStore(settings)
     killer = _kill_after(int(os.environ.get(KILL_AFTER, "0") or 0))
     cache = max(500, 5000 // settings.partitions)  # cached streams per store

@@ -164,3 +164,15 @@ def test_a_submission_sealed_on_arrival_is_forwarded_sealed_its_events_naming_th
     bus.publish(SUBMITTED.name, b"plain-1", sent)  # the channel sends it again
     assert len(bus.topics[INTAKE_SUBMISSIONS.name]) == 1
     assert [e.event.type for e in bus.events()].count("ComplaintRegistered") == 1
+
+
+def test_a_step_refuses_a_store_from_before_partitions_rather_than_decide_everything_again(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    settings = settings_for(tmp_path, None)
+    StepStore.open("sla", tmp_path)  # the layout before scale-out: one store for all partitions
+    with pytest.raises(RuntimeError, match="single store from before stores were kept per partition"):
+        bootstrap.step_runner("sla", settings)
+    assert bootstrap.step_runner("contact", settings).name == "contact"  # no old store: it runs
