@@ -112,10 +112,10 @@ def step_runner(step: str, settings: Settings, liveness: Liveness | None = None)
     killer = _kill_after(int(os.environ.get(KILL_AFTER, "0") or 0))
     cache = max(500, 5000 // settings.partitions)  # cached streams per store
 
-    def open_store(number: int | None) -> StepStore:
+    def open_store(number: int) -> StepStore:
         return StepStore.open(spec.name, settings.data_dir, settings.database_url, number)
 
-    def unit(number: int | None, store: StepStore) -> Unit:
+    def unit(number: int, store: StepStore) -> Unit:
         built = processor(spec, settings, sealer=sealer, store=store, cache_size=cache, on_recorded=killer)
         outlet = kafka_outlet(built, settings)
         return Unit(

@@ -53,7 +53,7 @@ class Unit:
     """One partition number's share of a step: the processor over its own store, and the relay
     publishing from that store."""
 
-    number: int | None
+    number: int
     processor: Processor
     new_relay: RelayFactory
     relay: Relay | None = None
@@ -70,8 +70,8 @@ class Runner:
         self,
         spec: StepSpec[Any],
         settings: Settings,
-        open_store: Callable[[int | None], StepStore],
-        unit: Callable[[int | None, StepStore], Unit],
+        open_store: Callable[[int], StepStore],
+        unit: Callable[[int, StepStore], Unit],
         liveness: Liveness | None = None,
         table: SharedTable | None = None,
     ) -> None:
@@ -83,13 +83,13 @@ class Runner:
         self.table = table
         self.liveness = liveness or Liveness(self.name, settings.liveness_s)
         self.source: GroupSource | None = None
-        self.units: dict[int | None, Unit] = {}
-        self._stores: dict[int | None, StepStore] = {}  # opened on kafka-python's IO thread too
+        self.units: dict[int, Unit] = {}
+        self._stores: dict[int, StepStore] = {}  # opened on kafka-python's IO thread too
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None  # the relays' transactions, side by side
         self.lag = 0  # records behind the ends of the owned input partitions, as last measured
 
-    def number(self, tp: TopicPartition) -> int | None:
+    def number(self, tp: TopicPartition) -> int:
         """The unit a topic-partition belongs to: its partition number, of every input topic."""
         return int(tp.partition)
 
@@ -116,7 +116,7 @@ class Runner:
         self.liveness.instance = self.settings.instance
         self.liveness.partitions = []
 
-    def _store(self, number: int | None) -> StepStore:
+    def _store(self, number: int) -> StepStore:
         with self._lock:
             store = self._stores.get(number)
             if store is None:
@@ -128,11 +128,11 @@ class Runner:
         return self._store(self.number(tp)).position(f"{tp.topic}:{tp.partition}")
 
     def _assigned(self, partitions: Partitions) -> None:
-        grouped: dict[int | None, set[TopicPartition]] = defaultdict(set)
+        grouped: dict[int, set[TopicPartition]] = defaultdict(set)
         for tp in partitions:
             grouped[self.number(tp)].add(tp)
         opened: list[Unit] = []
-        for number, tps in sorted(grouped.items(), key=lambda item: -1 if item[0] is None else item[0]):
+        for number, tps in sorted(grouped.items()):
             unit = self.units.get(number)
             if unit is None:
                 unit = self.units[number] = self.new_unit(number, self._store(number))
@@ -160,7 +160,7 @@ class Runner:
         )
         published = unit.relay.publish()
         if published:
-            log.info("%s%s: published %d message(s) recorded before", self.name, _label(unit), published)
+            log.info("%s[p%d]: published %d message(s) recorded before", self.name, unit.number, published)
 
     def _revoked(self, partitions: Partitions) -> None:
         """Partitions this instance no longer owns: the input in hand is finished (this runs
@@ -290,8 +290,9 @@ class Runner:
                     last_tick = time.monotonic()
                 # Each partition's relay publishes in a Kafka transaction of its own (its own
                 # transactional id): their round trips overlap (progress is counted per message).
-                self._each([u for u in self.units.values() if _due(u.relay)], _publish)
-                backlog = sum(u.relay.backlog() for u in self.units.values() if u.relay is not None)
+                due = [u for u in self.units.values() if _due(u.relay)]
+                self._each(due, _publish)
+                backlog = sum(u.relay.backlog() for u in due if u.relay is not None)  # the others had none
                 metrics.BACKLOG.labels(self.name).set(backlog)
                 self.liveness.waiting(self.lag + backlog)
                 if offsets:
@@ -347,7 +348,3 @@ def _due(relay: Relay | None) -> bool:
 def _publish(unit: Unit) -> None:
     if unit.relay is not None:
         unit.relay.publish()
-
-
-def _label(unit: Unit) -> str:
-    return "" if unit.number is None else f"[p{unit.number}]"
