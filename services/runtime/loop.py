@@ -25,7 +25,7 @@ from services.runtime import metrics
 from services.runtime.assignor import CoPartitionedAssignor
 from services.runtime.group import GroupSource, Partitions
 from services.runtime.health import Liveness
-from services.runtime.processor import Processor
+from services.runtime.processor import Processor, Received
 from services.runtime.relay import Relay
 from services.runtime.store import StepStore
 from services.runtime.table import SharedTable
@@ -261,25 +261,21 @@ class Runner:
                     stop.wait(1.0)
                     batch = {}
                 offsets: dict[TopicPartition, int] = {}
+                inputs: dict[int, list[Received]] = defaultdict(list)  # per unit: one store transaction
                 for tp, records in batch.items():
-                    unit = self.units.get(self.number(tp))
-                    if unit is None:  # not ours (the group source filters these already)
+                    if self.number(tp) not in self.units:  # not ours (the group source filters these already)
                         continue
-                    for record in records:
-                        try:
-                            unit.processor.handle(
-                                tp.topic,
-                                tp.partition,
-                                record.offset,
-                                record.key,
-                                record.value,
-                                record.headers,
-                            )
-                        except Exception:
-                            metrics.ERRORS.labels(self.name).inc()
-                            raise
+                    inputs[self.number(tp)] += [
+                        (tp.topic, tp.partition, r.offset, r.key, r.value, r.headers) for r in records
+                    ]
                     offsets[tp] = records[-1].offset + 1
-                    self.liveness.progressed(len(records))
+                for number, received in inputs.items():
+                    try:
+                        self.units[number].processor.handle_batch(received)
+                    except Exception:
+                        metrics.ERRORS.labels(self.name).inc()
+                        raise
+                    self.liveness.progressed(len(received))
                 if self.table is not None:
                     self.table.poll()
                 if time.monotonic() - last_tick >= self.settings.tick_seconds:

@@ -52,6 +52,9 @@ log = logging.getLogger("accord.loop")
 
 ATTEMPTS = 3  # decisions on one input whose stream another writer moved on meanwhile
 
+# One Kafka record as the loop hands it over: topic, partition, offset, key, value, headers.
+Received = tuple[str, int, int, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
+
 
 class Moved(Exception):
     """The stream was written by another writer since it was read (not a redelivery)."""
@@ -145,7 +148,26 @@ class Processor:
                 stream.chains[message.case_id] = (message.sequence, content_hash(item.data))
             stream.core = self.step.evolve(stream.core, message)
 
-    # -- one input ---------------------------------------------------------------------------
+    # -- inputs ------------------------------------------------------------------------------
+    def handle_batch(self, records: Sequence[Received]) -> None:
+        """A poll's inputs for this store, recorded in one store transaction (StepStore.batch):
+        each is decided on the state the ones before it left. If another writer took one of
+        the batch's stream versions or positions meanwhile, nothing of the batch was written:
+        its inputs are handled again one at a time, and each finds out on its own whether it
+        was a redelivery or must be decided again on the stream as the other writer left it."""
+        if len(records) == 1:
+            self.handle(*records[0])
+            return
+        try:
+            with self.store.batch():
+                for record in records:
+                    self.handle(*record)
+        except Conflict:
+            metrics.WRITE_CONFLICTS.labels(self.name).inc()
+            self.cache.clear()  # it holds what the batch decided, which was not written
+            for record in records:
+                self.handle(*record)
+
     def handle(
         self,
         topic: str,

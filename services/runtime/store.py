@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from eventsourcing.persistence import (
@@ -72,11 +73,37 @@ def _sqlite_file(data_dir: Path, step: str, partition: int | None) -> Path:
     return folder / f"{step}.db" if partition is None else folder / step / f"p{partition}.db"
 
 
+@dataclass
+class Pending:
+    """What a batch recorded so far (StepStore.batch): written in one transaction at its end."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    streams: dict[str, list[StoredEvent]] = field(default_factory=dict)
+    positions: dict[str, int] = field(default_factory=dict)  # source -> last offset
+
+    def add(self, stored: Sequence[StoredEvent], position: Tracking | None) -> None:
+        """Raises Conflict as the store would at the end: a stream version or a position taken."""
+        for event in stored:
+            written = self.streams.get(str(event.originator_id), ())
+            if any(e.originator_version == event.originator_version for e in written):
+                raise Conflict(f"{event.originator_id} v{event.originator_version} is in this batch already")
+        if position is not None:
+            source, offset = position.application_name, position.notification_id
+            last = self.positions.get(source)
+            if last is not None and last >= offset:
+                raise Conflict(f"{source}@{offset} is in this batch already")
+            self.positions[source] = offset
+        for event in stored:
+            self.events.append(event)
+            self.streams.setdefault(str(event.originator_id), []).append(event)
+
+
 class StepStore:
     def __init__(self, recorder: ProcessRecorder, step: str, partition: int | None = None) -> None:
         self.recorder = recorder
         self.step = step
         self.partition = partition
+        self.pending: Pending | None = None  # inside batch()
 
     @classmethod
     def open(
@@ -144,11 +171,11 @@ class StepStore:
             datastore.close()
 
     def stream(self, key: str, after: int = 0) -> list[tuple[int, Item]]:
-        """(version, item) of a stream, oldest first."""
-        return [
-            (stored.originator_version, Item.parse(stored.topic, stored.state))
-            for stored in self.recorder.select_events(key, gt=after or None)
-        ]
+        """(version, item) of a stream, oldest first (with what this batch recorded)."""
+        stored = list(self.recorder.select_events(key, gt=after or None))
+        if self.pending is not None:
+            stored += [e for e in self.pending.streams.get(key, ()) if e.originator_version > after]
+        return [(e.originator_version, Item.parse(e.topic, e.state)) for e in stored]
 
     def record(
         self,
@@ -169,11 +196,51 @@ class StepStore:
             StoredEvent(originator_id=claim, originator_version=1, topic=item.label, state=item.data)
             for claim, item in claims
         ]
+        if self.pending is not None:
+            self.pending.add(stored, position)
+            return
         try:
             if stored:
                 self.recorder.insert_events(stored, tracking=position)
             elif position is not None:
                 self.recorder.insert_tracking(position)
+        except IntegrityError as exc:
+            raise Conflict(str(exc)) from exc
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Everything recorded inside is written in one transaction at the end: one commit (one
+        fsync) for a poll's inputs instead of one per input. Until then `stream`, `has` and
+        `position` see it as written. Conflict at the end: nothing of the batch was written
+        (the caller records its inputs again one at a time); any other exception inside: the
+        batch is dropped."""
+        if self.pending is not None:
+            raise RuntimeError(f"{self.step}: a batch is open already")
+        self.pending = Pending()
+        try:
+            yield
+            pending = self.pending
+            self.pending = None
+            self._write(pending)
+        finally:
+            self.pending = None
+
+    def _write(self, pending: Pending) -> None:
+        """A recorder method of our own: eventsourcing's process recorder takes one tracking
+        record per insert; this inserts a batch's events and the last position of each of its
+        sources in one transaction, through the recorder's own statements (on PostgreSQL with
+        its table lock and NOTIFY, `_insert_stored_events`; on SQLite `_insert_events`)."""
+        positions = [Tracking(source, offset) for source, offset in pending.positions.items()]
+        if not pending.events and not positions:
+            return
+        recorder = self.recorder
+        insert = getattr(recorder, "_insert_stored_events", None) or recorder._insert_events  # type: ignore[attr-defined]
+        try:
+            with recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+                if pending.events:
+                    insert(cursor, pending.events)
+                for position in positions:
+                    recorder._insert_tracking(cursor, position)  # type: ignore[attr-defined]
         except IntegrityError as exc:
             raise Conflict(str(exc)) from exc
 
@@ -193,10 +260,16 @@ class StepStore:
 
     def has(self, position: Tracking) -> bool:
         """Whether this input position was recorded already: a redelivery, not a write conflict."""
+        if self.pending is not None and self.pending.positions.get(position.application_name, -1) >= int(
+            position.notification_id
+        ):
+            return True
         return bool(self.recorder.has_tracking_id(position.application_name, position.notification_id))
 
     def position(self, source: str) -> int | None:
         """The last Kafka offset recorded for a source (`topic:partition`)."""
+        if self.pending is not None and source in self.pending.positions:
+            return self.pending.positions[source]
         return self.recorder.max_tracking_id(source)
 
     def notifications(self, after: int, limit: int = 500) -> Sequence[Notification]:

@@ -96,6 +96,46 @@ def test_a_redelivery_is_dropped_and_a_write_conflict_is_decided_again(tmp_path,
     assert versions == list(range(1, len(versions) + 1))  # one history, no gap, no fork
 
 
+def test_a_poll_batch_is_one_transaction_and_falls_back_to_one_by_one_on_a_conflict(
+    tmp_path, database_url
+) -> None:
+    """The loop records a poll's inputs in one store transaction. Inside it, each input sees
+    what the ones before it recorded; the previous owner having recorded some of them already
+    makes the whole transaction conflict, and then each input is handled alone: what the other
+    owner recorded is a redelivery, the rest takes effect once."""
+    settings = settings_for(tmp_path, database_url)
+    clock = ManualClock(T0)
+    old, new = owner(settings, clock, 5), owner(settings, clock, 5)
+    records = [(TOPIC, 5, offset, f"C{offset}".encode(), registered(f"C{offset}")) for offset in range(6)]
+    records.append((TOPIC, 5, 6, b"C0", registered("C0", "again")))  # a later input on a case of the batch
+    for offset in range(3):
+        new.load(f"C{offset}")  # the new owner read these cases before …
+    # … the old owner, not yet told the partition moved, recorded its first three inputs.
+    for record in records[:3]:
+        assert old.handle(*record) == "recorded"
+    conflicts = metrics.WRITE_CONFLICTS.labels("sla")._value.get()
+    new.handle_batch([(*record, []) for record in records])
+    assert metrics.WRITE_CONFLICTS.labels("sla")._value.get() == conflicts + 1  # the batch, once
+    assert new.store.position(f"{TOPIC}:5") == 6
+    alone = owner(settings, clock, 7)  # the same inputs with no other writer, one at a time
+    for _, _, offset, key, value in records:
+        alone.handle(TOPIC, 7, offset, key, value)
+    for offset in range(6):  # every effect once: none lost, none twice
+        assert emitted(new, f"C{offset}") == emitted(alone, f"C{offset}") != []
+    versions = [version for version, _ in new.store.stream("C0")]
+    assert versions == list(range(1, len(versions) + 1)) and len(versions) >= 3  # the later input too
+
+    # Without another writer, the batch is one transaction: nothing is in the store until its end.
+    fresh = owner(settings, clock, 1)
+    with fresh.store.batch():
+        assert fresh.handle(TOPIC, 1, 0, b"D1", registered("D1")) == "recorded"
+        assert fresh.handle(TOPIC, 1, 0, b"D1", registered("D1")) == "duplicate"  # seen in the batch
+        other = StepStore.open("sla", settings.data_dir, settings.database_url, 1)
+        assert other.stream("D1") == [] and other.position(f"{TOPIC}:1") is None
+    assert [item.type for _, item in other.stream("D1") if item.kind == EMIT] == ["DeadlineStarted"]
+    assert other.position(f"{TOPIC}:1") == 0
+
+
 def test_a_deadline_falling_due_while_its_partition_moves_fires_once(tmp_path, database_url) -> None:
     settings = settings_for(tmp_path, database_url)
     clock = ManualClock(T0)
