@@ -25,6 +25,11 @@ log = logging.getLogger("accord.metrics")
 CONSUMED = Counter("accord_messages_consumed_total", "Kafka records a step consumed", ["step", "topic"])
 EMITTED = Counter("accord_events_emitted_total", "Events a step recorded for publishing", ["step", "type"])
 PUBLISHED = Counter("accord_messages_published_total", "Messages the relay published", ["step", "topic"])
+TRANSACTIONS = Counter(
+    "accord_relay_transactions_total",
+    "Kafka transactions the relay committed (messages per one: the ratio)",
+    ["step"],
+)
 REJECTED = Counter("accord_messages_rejected_total", "Inputs that could not be accepted", ["step", "topic"])
 DUPLICATES = Counter("accord_duplicates_ignored_total", "Redelivered inputs that had no effect", ["step"])
 COMMANDS_REFUSED = Counter(

@@ -131,12 +131,18 @@ class Processor:
             self.cache.popitem(last=False)  # bounded: memory stays flat however many cases
         return stream
 
-    def _fold(self, stream: Stream, items: list[tuple[int, Item]]) -> None:
-        for version, item in items:
+    def _fold(
+        self, stream: Stream, items: list[tuple[int, Item]], decoded: Sequence[Input | None] = ()
+    ) -> None:
+        """Fold stored items into the stream; `decoded` holds, where known, each item's message
+        as decided on or emitted (what decoding its data gives), so it is not parsed again."""
+        for index, (version, item) in enumerate(items):
             stream.version = version
             if item.kind not in (SEEN, EMIT):
                 continue
-            message = decode_input(item.topic, item.data)
+            message = decoded[index] if index < len(decoded) else None
+            if message is None:
+                message = decode_input(item.topic, item.data)
             at = time_of(message)
             if at is not None and (stream.last_time is None or at > stream.last_time):
                 stream.last_time = at
@@ -413,7 +419,12 @@ class Processor:
             shared = self.shared()  # e.g. planning's reference data
         _, emits = process(self.step, stream.core, message, now, self.rules, shared)
         items: list[Item] = [seen] if seen is not None else []
-        items += self._envelopes(key, stream, message, emits, now, correlation, causation, cause_hash)
+        decoded: list[Input | None] = [message] if seen is not None else []
+        for envelope, item in self._envelopes(
+            key, stream, message, emits, now, correlation, causation, cause_hash
+        ):
+            items.append(item)
+            decoded.append(envelope)
         if not items:
             return "no-op"
         try:
@@ -428,7 +439,7 @@ class Processor:
             # moved the stream on. The input is decided again on the stream as it now stands.
             metrics.WRITE_CONFLICTS.labels(self.name).inc()
             raise Moved(key) from None
-        self._fold(stream, [(stream.version + i + 1, item) for i, item in enumerate(items)])
+        self._fold(stream, [(stream.version + i + 1, item) for i, item in enumerate(items)], decoded)
         self._count_recorded()
         for emit in emits:
             metrics.EMITTED.labels(self.name, type(emit.event).__name__).inc()
@@ -447,15 +458,15 @@ class Processor:
         correlation: uuid.UUID | None,
         causation: uuid.UUID | None,
         cause_hash: str | None,
-    ) -> list[Item]:
-        """Each emitted event in its envelope: a stable id, the case's next sequence number and
-        hash link, the actor, and personal data sealed for the customer."""
+    ) -> list[tuple[Envelope, Item]]:
+        """Each emitted event in its envelope (and its stored item): a stable id, the case's next
+        sequence number and hash link, the actor, and personal data sealed for the customer."""
         actor_default = (
             message.actor if isinstance(message, CommandEnvelope) else Actor(kind="system", id=self.name)
         )
         customer = customer_of(message) or stream.customer
         chains = dict(stream.chains)
-        items: list[Item] = []
+        items: list[tuple[Envelope, Item]] = []
         topic = event_topic(self.name).name
         for index, emit in enumerate(emits):
             # A timer's stream key is its case id (steps with timers keep one stream per case).
@@ -481,7 +492,8 @@ class Processor:
             )
             data = encode(envelope)
             chains[case_id] = (sequence + 1, content_hash(data))
-            items.append(Item(EMIT, topic, type_of(envelope), envelope.event.schema_version, case_id, data))
+            item = Item(EMIT, topic, type_of(envelope), envelope.event.schema_version, case_id, data)
+            items.append((envelope, item))
         return items
 
     def _count_recorded(self) -> None:

@@ -203,6 +203,7 @@ class Relay:
         self.position = 0
         self.failures = 0  # consecutive failed attempts, for the back-off
         self.retry_at = 0.0
+        self.on_commit: Callable[[], None] = lambda: None  # once per committed transaction
         try:
             self.connect()
         except clients.UNRECOVERABLE:
@@ -259,6 +260,7 @@ class Relay:
             sent.append((record.topic, record.kind))
         self.producer.commit(last)
         self.position = last
+        self.on_commit()
         for topic, kind in sent:
             self.on_publish(topic, kind)
         return len(sent)
