@@ -202,6 +202,25 @@ def _consumer(connect: dict[str, Any], topics: tuple[str, ...], overrides: dict[
     return KafkaConsumer(*topics, **options)
 
 
+def audit_committed(
+    settings: Settings, wanted: dict[str, list[TopicPartition]]
+) -> dict[str, dict[TopicPartition, int]]:
+    """For `accord audit`: the committed offsets of several groups, read in one OffsetFetch as
+    the audit principal (see audit_consumer); a partition with none committed is left out.
+    Reading is all it does: the admin client it uses never leaves this function."""
+    admin = KafkaAdminClient(
+        **connection(settings, audit=True), **bounded(settings), client_id="accord-audit"
+    )
+    try:
+        found = admin.list_group_offsets(wanted)
+    finally:
+        admin.close()
+    return {
+        group: {tp: meta.offset for tp, meta in offsets.items() if meta is not None and meta.offset >= 0}
+        for group, offsets in found.items()
+    }
+
+
 def admin(settings: Settings, **overrides: Any) -> KafkaAdminClient:
     options: dict[str, Any] = {**connection(settings), **bounded(settings), "client_id": "accord"}
     options.update(overrides)

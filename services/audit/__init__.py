@@ -114,12 +114,20 @@ def verify(
     stores: list[tuple[str, StepStore, int]] = []
     with ThreadPoolExecutor(8) as pool:
         if check_stores:
-            # A store per partition number: each opened and its relay's position asked for at once.
-            for step, opened in zip(NAMES, pool.map(lambda s: _stores(settings, s), NAMES), strict=True):
-                if isinstance(opened, Exception):  # a store that cannot be opened is a finding
-                    found.append(Finding(f"store cannot be read: {opened}", step=step))
+            # A store per partition number, opened side by side; how far each one's relay has
+            # published is then asked of Kafka in one request for all of them.
+            opened: list[tuple[str, StepStore]] = []
+            for step, found_stores in zip(
+                NAMES, pool.map(lambda s: _stores(settings, s), NAMES), strict=True
+            ):
+                if isinstance(found_stores, Exception):  # a store that cannot be opened is a finding
+                    found.append(Finding(f"store cannot be read: {found_stores}", step=step))
                 else:
-                    stores.extend((step, store, published) for store, published in opened)
+                    opened.extend((step, store) for store in found_stores)
+            published = _published(settings, opened)
+            stores = [
+                (step, store, position) for (step, store), position in zip(opened, published, strict=True)
+            ]
         # The stores are read while the topics are (SQLite and the network wait outside the GIL).
         reading = [(step, pool.submit(_recorded, store, published)) for step, store, published in stores]
         copies = check_topics(read(settings, topics, progress), verdict)
@@ -133,14 +141,13 @@ def verify(
     return verdict
 
 
-def _stores(settings: Settings, step: str) -> list[tuple[StepStore, int]] | Exception:
-    """The step's stores, each with how far its relay has published; or why they cannot be read."""
+def _stores(settings: Settings, step: str) -> list[StepStore] | Exception:
+    """The step's stores (one per partition number); or why they cannot be read."""
     try:
-        out = []
-        for number in StepStore.existing(step, settings.data_dir, settings.database_url):
-            store = StepStore.open(step, settings.data_dir, settings.database_url, number)
-            out.append((store, _published(settings, store, step)))
-        return out
+        return [
+            StepStore.open(step, settings.data_dir, settings.database_url, number)
+            for number in StepStore.existing(step, settings.data_dir, settings.database_url)
+        ]
     except Exception as exc:  # noqa: BLE001 - reported as a finding by the caller
         return exc
 
@@ -160,19 +167,23 @@ def _recorded(store: StepStore, published: int) -> dict[str, bytes]:
     return recorded
 
 
-def _published(settings: Settings, store: StepStore, step: str) -> int:
-    """How far the step's relay has published (read, never written): items after it are
-    recorded but legitimately not on the topic yet."""
-    meta = store.stream("meta|store")
-    if not meta:
-        return 0
-    group = relay_group(step, meta[0][1].data.decode())
-    probe = clients.audit_consumer(settings, group_id=group, client_id="accord-audit")
-    try:
-        committed = probe.committed(TopicPartition(event_topic(step).name, 0))
-    finally:
-        probe.close()
-    return (committed or 1) - 1
+def _published(settings: Settings, stores: list[tuple[str, StepStore]]) -> list[int]:
+    """How far each store's relay has published (read, never written): items after it are
+    recorded but legitimately not on the topic yet. One OffsetFetch for every relay's group."""
+    wanted: dict[str, list[TopicPartition]] = {}
+    groups: list[str | None] = []
+    for step, store in stores:
+        meta = store.stream("meta|store")
+        group = relay_group(step, meta[0][1].data.decode()) if meta else None
+        groups.append(group)
+        if group is not None:
+            wanted[group] = [TopicPartition(event_topic(step).name, 0)]
+    committed = clients.audit_committed(settings, wanted) if wanted else {}
+    out = []
+    for group in groups:
+        offsets = committed.get(group, {}) if group is not None else {}
+        out.append(next(iter(offsets.values()), 1) - 1)
+    return out
 
 
 # -- export for a regulator ------------------------------------------------------------------
