@@ -34,6 +34,8 @@ from services.steps.contract import StepSpec
 
 log = logging.getLogger("accord.loop")
 
+COMMIT_EVERY_S = 1.0  # how often the group's (advisory) offsets are committed
+
 # A relay as its unit builds it: given what to call per published message and per recovery.
 RelayFactory = Callable[[Callable[[str, str], None], Callable[[], None]], Relay]
 
@@ -247,7 +249,8 @@ class Runner:
         try:
             self.start()
             assert self.source is not None
-            last_tick = 0.0
+            last_tick = last_commit = 0.0
+            read: dict[TopicPartition, int] = {}  # next offsets to commit, per input partition
             while not stop.is_set():
                 self.liveness.beat()
                 try:
@@ -261,7 +264,6 @@ class Runner:
                     log.warning("%s: poll failed (%s: %s); polling again", self.name, type(exc).__name__, exc)
                     stop.wait(1.0)
                     batch = {}
-                offsets: dict[TopicPartition, int] = {}
                 inputs: dict[int, list[Received]] = defaultdict(list)  # per unit: one store transaction
                 for tp, records in batch.items():
                     if self.number(tp) not in self.units:  # not ours (the group source filters these already)
@@ -269,7 +271,7 @@ class Runner:
                     inputs[self.number(tp)] += [
                         (tp.topic, tp.partition, r.offset, r.key, r.value, r.headers) for r in records
                     ]
-                    offsets[tp] = records[-1].offset + 1
+                    read[tp] = records[-1].offset + 1
                 for number, received in inputs.items():
                     try:
                         self.units[number].processor.handle_batch(received)
@@ -292,8 +294,12 @@ class Runner:
                 backlog = sum(u.relay.backlog() for u in due if u.relay is not None)  # the others had none
                 metrics.BACKLOG.labels(self.name).set(backlog)
                 self.liveness.waiting(self.lag + backlog)
-                if offsets:
-                    self.source.commit(offsets)  # advisory, for lag; the stores hold the truth
+                if read and time.monotonic() - last_commit >= COMMIT_EVERY_S:
+                    # Advisory, for lag seen from outside (the stores hold the truth); each
+                    # commit is a write on the broker, so not one per poll.
+                    owned = set(self.source.owned())
+                    self.source.commit({tp: offset for tp, offset in read.items() if tp in owned})
+                    read, last_commit = {}, time.monotonic()
         finally:
             self.close()
 
