@@ -160,7 +160,7 @@ class Runner:
         unit.relay = unit.new_relay(
             self._published, lambda: metrics.RECOVERIES.labels(self.name, "relay").inc()
         )
-        unit.relay.on_commit = metrics.TRANSACTIONS.labels(self.name).inc
+        unit.relay.on_commit = metrics.TRANSACTIONS.labels(self.name).observe
         published = unit.relay.publish()
         if published:
             log.info("%s[p%d]: published %d message(s) recorded before", self.name, unit.number, published)

@@ -203,7 +203,7 @@ class Relay:
         self.position = 0
         self.failures = 0  # consecutive failed attempts, for the back-off
         self.retry_at = 0.0
-        self.on_commit: Callable[[], None] = lambda: None  # once per committed transaction
+        self.on_commit: Callable[[float], None] = lambda seconds: None  # per committed transaction
         try:
             self.connect()
         except clients.UNRECOVERABLE:
@@ -249,6 +249,7 @@ class Relay:
 
     def _transaction(self, batch: Sequence[Notification]) -> int:
         assert self.producer is not None
+        started = time.perf_counter()
         last = batch[-1].id
         self.producer.begin()
         sent: list[tuple[str, str]] = []
@@ -260,7 +261,7 @@ class Relay:
             sent.append((record.topic, record.kind))
         self.producer.commit(last)
         self.position = last
-        self.on_commit()
+        self.on_commit(time.perf_counter() - started)
         for topic, kind in sent:
             self.on_publish(topic, kind)
         return len(sent)
