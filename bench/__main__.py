@@ -27,7 +27,14 @@ from services.settings import ROOT, Settings
 
 DATA = ROOT / ".accord" / "bench"
 # The smoke run (`--smoke`, run by the test suite): every stage, at sizes that take seconds.
-SMOKE = {"cases": 6, "messages": 300, "memory_cases": "200,400", "latency_seconds": 3.0, "history": 2000}
+SMOKE = {
+    "cases": 6,
+    "messages": 300,
+    "memory_cases": "200,400",
+    "latency_seconds": 3.0,
+    "history": 2000,
+    "instances": "2",
+}
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -62,6 +69,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
         "--latency-seconds", type=float, help="length of each latency run (BENCH_LATENCY_SECONDS, 20)"
     )
     parser.add_argument(
+        "--instances",
+        help="also run the pipeline and its latency with this many instances of every step, each "
+        "count on a fresh broker of its own (BENCH_INSTANCES, 2; comma-separated; empty = none)",
+    )
+    parser.add_argument(
         "--history",
         type=int,
         help="events in the long history that rebuild and verify are timed over, on a broker of its "
@@ -78,6 +90,7 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
             "memory_cases": env("BENCH_MEMORY_CASES", "10000,100000"),
             "latency_seconds": float(env("BENCH_LATENCY_SECONDS", "20")),
             "history": int(env("BENCH_HISTORY", "0")),
+            "instances": env("BENCH_INSTANCES", "2"),
         }
     )
     for name, value in defaults.items():
@@ -186,6 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     results["memory"] = json.loads(done.stdout.strip().splitlines()[-1])
     _say(f"    {results['memory']}")
 
+    counts = [int(n) for n in str(args.instances).split(",") if n.strip() and int(n) > 1]
+    if counts:
+        _say(f"and {' and '.join(map(str, counts))} instances of every step, each on a fresh broker ...")
+        results["instances"] = [
+            several(data, count, cases, args.latency_seconds, not args.smoke) for count in counts
+        ]
+
     if args.history:
         _say(f"and a long history: {args.history:,} events cloned from {len(templates)} closed cases ...")
         results["history"] = long_history(settings, templates, args.history, data / "history")
@@ -194,6 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     (data / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
     return 0
+
+
+def several(data: Path, count: int, cases: int, latency_s: float, with_failover: bool) -> dict[str, Any]:
+    """The pipeline and its latency at half its rate with `count` instances of every step, on a
+    fresh broker of its own (bench/scale.py; the same ports as the main broker, stopped by now)."""
+    from bench import scale
+
+    base = {
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("BENCH_BOOTSTRAP_SERVERS", "127.0.0.1:39092"),
+        "ACCORD_DATA_DIR": str(data / "instances"),
+        "ACCORD_METRICS_PORT": os.environ.get("BENCH_METRICS_PORT", "9600"),
+        "ACCORD_API_PORT": "0",
+        "ACCORD_CONSOLE_PORT": "0",
+        "ACCORD_GATEWAY_PORT": "0",
+    }
+    return scale.one(count, cases, latency_s, base, with_failover=with_failover)
 
 
 def long_history(
@@ -268,6 +304,32 @@ def print_table(r: dict[str, Any]) -> None:
             "",
         ),
     ]
+    for run in r.get("instances", []):
+        n, p, lat = run["instances"], run["pipeline"], run.get("latency_50") or {}
+        share = 100 * p["events_per_second"] / chain["messages_per_second"]
+        rows += [
+            (
+                f"pipeline, {n} instances of every step",
+                f"{p['events_per_second']:,.0f} events/s",
+                f"{share:.1f}% of the raw chain; {share / n:.1f}% per instance "
+                f"({p['events_per_second'] / n:,.0f} events/s each)",
+            ),
+            (
+                f"submission -> case view, 50% load, {n} instances",
+                f"p50 {lat.get('p50_ms')} ms",
+                f"p99 {lat.get('p99_ms')} ms",
+            ),
+        ]
+        if run.get("failover"):
+            f = run["failover"]
+            rows.append(
+                (
+                    f"failover, {n} instances (SIGKILL)",
+                    f"{f.get('to_first_event_s')} s",
+                    f"to the successor's first event; all partitions owned again after "
+                    f"{f.get('to_all_partitions_owned_s')} s",
+                )
+            )
     if "history" in r:
         h = r["history"]
         raw = h["raw_consume"]["records_per_second"]

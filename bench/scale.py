@@ -141,7 +141,9 @@ def failover(settings: Settings, count: int) -> dict[str, Any]:
     }
 
 
-def one(count: int, cases: int, latency_s: float, base: dict[str, str]) -> dict[str, Any]:
+def one(
+    count: int, cases: int, latency_s: float, base: dict[str, str], with_failover: bool = True
+) -> dict[str, Any]:
     data = Path(base["ACCORD_DATA_DIR"]) / f"n{count}"
     shutil.rmtree(data, ignore_errors=True)
     env = {**base, "ACCORD_DATA_DIR": str(data)}
@@ -159,7 +161,7 @@ def one(count: int, cases: int, latency_s: float, base: dict[str, str]) -> dict[
         rate = result["pipeline"]["cases_per_second"]
         result["latency_50"] = pipeline.latency(settings, rate * 0.5, latency_s) if rate else None
         _say(f"    latency at 50% {result['latency_50']}")
-        if count > 1:
+        if count > 1 and with_failover:
             result["failover"] = failover(settings, count)
             _say(f"    failover {result['failover']}")
         return result

@@ -21,6 +21,8 @@ TABLE = [
     "projection rebuild",
     "audit verify",
     "intake RSS after 200 / 400 cases",
+    "pipeline, 2 instances of every step",
+    "submission -> case view, 50% load, 2 instances",
     "long history: rebuild",
     "long history: verify",
     "projections CPU / peak RSS",
@@ -33,7 +35,9 @@ def test_every_stage_of_the_benchmark_runs_and_prints_its_figures(tmp_path) -> N
         **os.environ,
         "BENCH_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
         "BENCH_DATA_DIR": str(tmp_path / "bench"),
-        "BENCH_METRICS_PORT": "0",
+        # /health tells the stage with two instances of every step when they have shared out
+        # their partitions: instance k serves on base + 100 k + the service's offset.
+        "BENCH_METRICS_PORT": str(free_ports(120, start=29600)),
     }
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke"],
@@ -41,7 +45,7 @@ def test_every_stage_of_the_benchmark_runs_and_prints_its_figures(tmp_path) -> N
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
@@ -57,3 +61,5 @@ def test_every_stage_of_the_benchmark_runs_and_prints_its_figures(tmp_path) -> N
     assert results["history"]["verify"]["problems"] == 0
     assert results["history"]["rebuild"]["cases"] == results["history"]["written"]["cases"]
     assert results["pipeline"]["closed"] == results["pipeline"]["cases"] > 0
+    several = results["instances"][0]
+    assert several["instances"] == 2 and several["pipeline"]["closed"] == several["pipeline"]["cases"] > 0
