@@ -124,15 +124,25 @@ def main(argv: list[str] | None = None) -> int:
     topics.create(settings)
     try:
         run = uuid.uuid4().hex[:6]
-        _say(f"1/5 raw relay chain: {messages} x 1 KB through {baseline.HOPS} kafka-python hops ...")
+        # Each side is timed after a warm-up of half its size on the same broker: a fresh JVM
+        # spends much of its first minute compiling (BENCHMARKS.md, "What the profile shows").
+        _say(
+            f"1/5 raw relay chain: {messages} x 1 KB through {baseline.HOPS} kafka-python hops "
+            f"(after a warm-up with {max(1, messages // 2)}) ..."
+        )
+        baseline.relay_chain(settings, max(1, messages // 2), f"{run}w")
         results["relay_chain"] = baseline.relay_chain(settings, messages, run)
         results["raw_consume"] = baseline.raw_consume(settings, f"bench.{run}.hop0")
         _say(f"    {results['relay_chain']} | raw consume {results['raw_consume']}")
 
-        _say(f"2/5 the pipeline: {cases} complaints through every step to a closed case ...")
+        _say(
+            f"2/5 the pipeline: {cases} complaints through every step to a closed case "
+            f"(after a warm-up with {max(1, cases // 2)}) ..."
+        )
         os.environ.update(env)
         pids = processes.up(settings)
         time.sleep(4)
+        pipeline.run(settings, max(1, cases // 2), timeout_s=120 if args.smoke else 900)
         before = {name: _usage(pid) for name, pid in pids.items()}
         results["pipeline"] = pipeline.run(settings, cases, timeout_s=120 if args.smoke else 900)
         after = {name: _usage(pid) for name, pid in pids.items()}
