@@ -57,6 +57,20 @@ def _usage(pid: int) -> tuple[float, float]:
     return cpu, peak
 
 
+def _compiling(pid: int) -> float:
+    """CPU seconds a JVM's JIT compiler threads have used (a fresh broker compiles for minutes)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        if "Compiler" in stat[stat.index("(") + 1 : stat.rindex(")")]:
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
 def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="every stage at tiny sizes (seconds)")
@@ -120,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     }
-    broker.start(settings, log=_say)
+    broker_pid = broker.start(settings, log=_say)
     topics.create(settings)
     try:
         run = uuid.uuid4().hex[:6]
@@ -143,17 +157,25 @@ def main(argv: list[str] | None = None) -> int:
         pids = processes.up(settings)
         time.sleep(4)
         pipeline.run(settings, max(1, cases // 2), timeout_s=120 if args.smoke else 900)
+        # Where the two cores go: every service, the broker and this load driver.
+        pids = {**pids, **({"broker": broker_pid} if broker_pid else {}), "load driver": os.getpid()}
         before = {name: _usage(pid) for name, pid in pids.items()}
+        jit_before = _compiling(broker_pid) if broker_pid else 0.0
         results["pipeline"] = pipeline.run(settings, cases, timeout_s=120 if args.smoke else 900)
         after = {name: _usage(pid) for name, pid in pids.items()}
+        jit = _compiling(broker_pid) - jit_before if broker_pid else 0.0
         seconds = results["pipeline"]["seconds"]
+        events = max(1, results["pipeline"]["events"])
         results["services"] = {
             name: {
                 "cpu_percent": round(100 * (after[name][0] - before[name][0]) / seconds, 1),
+                "cpu_us_per_event": round(1e6 * (after[name][0] - before[name][0]) / events, 0),
                 "peak_rss_mib": round(after[name][1], 1),
             }
             for name in pids
         }
+        if broker_pid:
+            results["services"]["broker"]["jit_cpu_percent"] = round(100 * jit / seconds, 1)
         _say(f"    {results['pipeline']}")
 
         rate = results["pipeline"]["cases_per_second"]
@@ -362,7 +384,12 @@ def print_table(r: dict[str, Any]) -> None:
             ),
         ]
     rows += [
-        (f"  {name} CPU / peak RSS", f"{u['cpu_percent']}%", f"{u['peak_rss_mib']} MiB")
+        (
+            f"  {name} CPU / peak RSS",
+            f"{u['cpu_percent']}%",
+            f"{u['peak_rss_mib']} MiB; {u.get('cpu_us_per_event', '-')} µs CPU per event"
+            + (f" ({u['jit_cpu_percent']}% of a core compiling Java)" if "jit_cpu_percent" in u else ""),
+        )
         for name, u in r["services"].items()
     ]
     width = max(len(a) for a, _, _ in rows)
