@@ -249,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def several(data: Path, count: int, cases: int, latency_s: float, with_failover: bool) -> dict[str, Any]:
-    """The pipeline and its latency at half its rate with `count` instances of every step, on a
-    fresh broker of its own (bench/scale.py; the same ports as the main broker, stopped by now)."""
+    """The pipeline (after a warm-up, as the main stage) and its latency at half its rate with
+    `count` instances of every step, on a fresh broker of its own (bench/scale.py; the same
+    ports as the main broker, stopped by now)."""
     from bench import scale
 
     base = {
@@ -261,7 +262,7 @@ def several(data: Path, count: int, cases: int, latency_s: float, with_failover:
         "ACCORD_CONSOLE_PORT": "0",
         "ACCORD_GATEWAY_PORT": "0",
     }
-    return scale.one(count, cases, latency_s, base, with_failover=with_failover)
+    return scale.one(count, cases, latency_s, base, with_failover=with_failover, warm_up=True)
 
 
 def long_history(

@@ -76,7 +76,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
         )
         with _fatal_logged(args.step):
-            service.run(settings, stop, bootstrap.projection_service(settings), liveness)
+            projection = bootstrap.projection_service(settings)
+            _freeze()
+            service.run(settings, stop, projection, liveness)
         say("projections: stopped")
         return 0
     step = load(args.step)
@@ -85,9 +87,22 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         + (f"; metrics and /health on http://127.0.0.1:{port}" if port else "")
     )
     with _fatal_logged(args.step):
-        bootstrap.step_runner(args.step, settings, liveness).run(stop)
+        runner = bootstrap.step_runner(args.step, settings, liveness)
+        _freeze()
+        runner.run(stop)
     say(f"{args.step}: stopped")
     return 0
+
+
+def _freeze() -> None:
+    """What a service has loaded before its loop starts (modules, classes, pydantic's schemas)
+    lives as long as the process: frozen, it is no longer walked by every full collection.
+    Under the pipeline the longest collection pause of a service fell from 0.23-0.52 s to
+    0.03 s, and the collectors' time of all services from 1.2-2.3 s to 0.6 s (BENCHMARKS.md)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 @contextlib.contextmanager
