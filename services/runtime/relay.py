@@ -156,7 +156,15 @@ class KafkaOutlet:
             linger_ms=2,
             max_request_size=4 * 1024 * 1024,
         )
-        probe = clients.consumer(self.settings, group_id=self.group, enable_auto_commit=False)
+        # Read as committed, not "stable" (read_uncommitted: OffsetFetch without RequireStable).
+        # init_transactions above has finished every transaction of this transactional id, so
+        # a transactional offset commit still pending now is an orphan, appended after its
+        # transaction was aborted (a request that arrived late across a broker restart): it will
+        # never complete, and asking for stable offsets would fail until the timeout, again and
+        # again — the relay would never publish. Its transaction wrote nothing visible.
+        probe = clients.consumer(
+            self.settings, group_id=self.group, enable_auto_commit=False, isolation_level="read_uncommitted"
+        )
         try:
             committed = probe.committed(self.anchor, timeout_ms=clients.timeout_ms(self.settings))
         finally:
