@@ -42,10 +42,15 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _cpu(stat: str) -> float:
+    """CPU seconds (user + system) in a /proc stat line of a process or a thread."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def _usage(pid: int) -> tuple[float, float]:
     """(CPU seconds used, peak resident MiB) of a process."""
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(stat[11]) + int(stat[12])) / TICK
+    cpu = _cpu(Path(f"/proc/{pid}/stat").read_text())
     peak = (
         next(
             int(line.split()[1])
@@ -59,16 +64,15 @@ def _usage(pid: int) -> tuple[float, float]:
 
 def _compiling(pid: int) -> float:
     """CPU seconds a JVM's JIT compiler threads have used (a fresh broker compiles for minutes)."""
-    total = 0
+    total = 0.0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             stat = (task / "stat").read_text()
         except OSError:
             continue
         if "Compiler" in stat[stat.index("(") + 1 : stat.rindex(")")]:
-            fields = stat.rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
+            total += _cpu(stat)
+    return total
 
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
